@@ -1,12 +1,37 @@
-# Testbed: real Docker, Podman, containerd Kind nodes, Kubernetes 1.20, PostgreSQL, Redis.
-# See README.md "Testbed". Needs root on Debian 12.
-.PHONY: testbed-up testbed-down testbed-check
+# kubernaut e2e tools. `make` (or `make help`) lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
 
-testbed-up:
-	scripts/testbed/up
+# Where `make tools` puts the release binaries.
+BIN_DIR ?= target/bin
+TOOLS := tag-gen
+CARGO ?= cargo
 
-testbed-down:
-	scripts/testbed/down
+.PHONY: help tools build test fmt lint man bench
 
-testbed-check:
-	scripts/testbed/check
+help: ## List the targets with a one-line description each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+tools: ## Release build of every tool into $(BIN_DIR)/
+	$(CARGO) build --release --workspace --bins
+	@mkdir -p $(BIN_DIR)
+	@for t in $(TOOLS); do install -m 0755 target/release/$$t $(BIN_DIR)/$$t; echo "$(BIN_DIR)/$$t"; done
+
+build: ## Debug build of the whole workspace (libraries, binaries, tests)
+	$(CARGO) build --workspace --all-targets
+
+test: ## Run every test (unit, CLI and integration; E2E_REQUIRE=1 makes a missing testbed service fail)
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+man: ## Generate man pages into target/man/
+	$(CARGO) run --quiet -p tag-gen -- man --out-dir target/man
+
+bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
+	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done

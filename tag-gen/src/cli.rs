@@ -1,0 +1,155 @@
+//! Command-line interface. Every flag a Makefile would pass also reads an environment variable.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  # One infrastructure image per consumer, 8 random hex digits:
+  tag-gen infra datastorage --consumer aianalysis
+    localhost/datastorage:aianalysis-1884d123
+
+  # Several at once, as make variables for `eval` or a make include:
+  tag-gen infra --consumer aianalysis datastorage holmesgpt-api --format env
+    DATASTORAGE_IMAGE=localhost/datastorage:aianalysis-5f0c2e9a
+    HOLMESGPT_API_IMAGE=localhost/holmesgpt-api:aianalysis-0b7d11c4
+
+  # DD-TEST-001 service tag:
+  tag-gen service aianalysis
+    localhost/kubernaut-aianalysis:aianalysis-alice-abc123f-1734278400
+
+  # Reproducible re-runs: pin the suffix (or the whole tag with TAG_GEN_TAG):
+  TAG_GEN_SUFFIX=deadbeef tag-gen infra datastorage --consumer aianalysis
+
+  # Validate and take apart references:
+  tag-gen check localhost:5000/team/app:v1
+  tag-gen parse quay.io/jordigilh/redis:7-alpine
+
+Exit codes: 0 success, 1 failure (invalid reference in `check`, claim clash),
+2 usage error (unusable input, bad flags).";
+
+/// Print unique, valid container image references (DD-TEST-001 formats).
+///
+/// References go to stdout, one per line; errors to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "tag-gen", version, after_long_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Infrastructure image: `<registry>/<infrastructure>:<consumer>-<8 random hex>`.
+    #[command(after_long_help = EXAMPLES)]
+    Infra(InfraArgs),
+    /// Service image: `<registry>/<prefix><service>:<service>-<user>-<git7>-<unix seconds>`.
+    #[command(after_long_help = EXAMPLES)]
+    Service(ServiceArgs),
+    /// Validate references against the OCI distribution grammar; valid ones are echoed on
+    /// stdout, each invalid one is explained on stderr (exit 1 if any is invalid).
+    Check {
+        #[arg(required = true, value_name = "REFERENCE")]
+        references: Vec<String>,
+    },
+    /// Print a reference's registry, repository, tag and digest as JSON.
+    Parse {
+        #[arg(value_name = "REFERENCE")]
+        reference: String,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (roff) for tag-gen and its subcommands into a directory.
+    Man {
+        #[arg(long, default_value = "target/man", env = "TAG_GEN_MAN_DIR")]
+        out_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InfraArgs {
+    /// Infrastructure image names (e.g. datastorage); one reference is printed per name.
+    #[arg(required = true, value_name = "INFRASTRUCTURE")]
+    pub names: Vec<String>,
+    /// The suite that consumes the images (first part of the tag).
+    #[arg(long, short = 'c', env = "TAG_GEN_CONSUMER")]
+    pub consumer: String,
+    /// Pin the random suffix (reproducible re-runs).
+    #[arg(long, env = "TAG_GEN_SUFFIX", conflicts_with = "tag")]
+    pub suffix: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Service names (e.g. aianalysis); one reference is printed per name.
+    #[arg(required = true, value_name = "SERVICE")]
+    pub names: Vec<String>,
+    /// Repository prefix put before the service name.
+    #[arg(long, env = "TAG_GEN_PREFIX", default_value = "kubernaut-")]
+    pub prefix: String,
+    /// User part of the tag [default: $USER, then the OS account, then `unknown`].
+    #[arg(long, env = "TAG_GEN_USER")]
+    pub user: Option<String>,
+    /// Repository whose HEAD gives the git hash [default: the current directory].
+    #[arg(long, short = 'C', env = "TAG_GEN_GIT_DIR", value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
+    /// Git hash part of the tag [default: `git rev-parse --short=7 HEAD`, else `unknown`].
+    #[arg(long, env = "TAG_GEN_GIT_HASH")]
+    pub git_hash: Option<String>,
+    /// Unix seconds for the tag [default: now].
+    #[arg(long, env = "TAG_GEN_TIMESTAMP")]
+    pub timestamp: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Registry host put in front of the repository; empty for none.
+    #[arg(long, env = "TAG_GEN_REGISTRY", default_value = "localhost")]
+    pub registry: String,
+    /// Pin the whole tag (reproducible re-runs); never `latest`.
+    #[arg(long, env = "TAG_GEN_TAG")]
+    pub tag: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', env = "TAG_GEN_FORMAT", value_enum, default_value_t = Format::Ref)]
+    pub format: Format,
+    /// Shorthand for `--format json`.
+    #[arg(long, env = "TAG_GEN_JSON")]
+    pub json: bool,
+    /// Variable name(s) for `--format env`, one per name given [default: NAME_IMAGE].
+    #[arg(
+        long = "var",
+        env = "TAG_GEN_VAR",
+        value_delimiter = ',',
+        value_name = "VAR"
+    )]
+    pub vars: Vec<String>,
+    /// How many references to print per name.
+    #[arg(long, short = 'n', env = "TAG_GEN_COUNT", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// Claim each reference in this directory (one file per reference, created exclusively)
+    /// and redraw on a clash: no two tag-gen runs sharing the directory print the same one.
+    #[arg(long, env = "TAG_GEN_CLAIM_DIR", value_name = "DIR")]
+    pub claim_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Full reference: `localhost/datastorage:aianalysis-1884d123`.
+    Ref,
+    /// Tag only: `aianalysis-1884d123`.
+    Tag,
+    /// Repository with registry: `localhost/datastorage`.
+    Repo,
+    /// One JSON object per line.
+    Json,
+    /// `NAME=reference` lines for shell `eval` or a make include.
+    Env,
+}
