@@ -35,3 +35,16 @@ man: ## Generate man pages into target/man/
 
 bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
+
+# Testbed: real Docker, Podman, containerd Kind nodes, Kubernetes 1.20, PostgreSQL, Redis.
+# See README.md "Testbed". Needs root on Debian 12.
+.PHONY: testbed-up testbed-down testbed-check
+
+testbed-up: ## Install and start every testbed service; writes target/testbed/env (idempotent)
+	scripts/testbed/up
+
+testbed-down: ## Stop everything testbed-up started (by recorded pid / container id); keeps caches
+	scripts/testbed/down
+
+testbed-check: ## Verify each testbed service for real, one line per service
+	scripts/testbed/check
