@@ -93,7 +93,13 @@ fn infra_pinned_suffix_every_format() {
 #[test]
 fn several_references_in_one_call() {
     let out = ok(tag_gen()
-        .args(["infra", "--consumer", "aianalysis", "datastorage", "holmesgpt-api"])
+        .args([
+            "infra",
+            "--consumer",
+            "aianalysis",
+            "datastorage",
+            "holmesgpt-api",
+        ])
         .args(["mock-llm", "-o", "env"]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3);
@@ -106,9 +112,14 @@ fn several_references_in_one_call() {
 #[test]
 fn chosen_variable_names() {
     let out = ok(tag_gen()
-        .args(["infra", "-c", "e2e", "a", "b", "-o", "env", "--var", "DS,HAPI"])
+        .args([
+            "infra", "-c", "e2e", "a", "b", "-o", "env", "--var", "DS,HAPI",
+        ])
         .env("TAG_GEN_SUFFIX", "00000000"));
-    assert_eq!(out, "DS=localhost/a:e2e-00000000\nHAPI=localhost/b:e2e-00000000\n");
+    assert_eq!(
+        out,
+        "DS=localhost/a:e2e-00000000\nHAPI=localhost/b:e2e-00000000\n"
+    );
     let out = ok(tag_gen()
         .args(["infra", "-c", "e2e", "a", "-o", "env"])
         .env("TAG_GEN_VAR", "X_REF")
@@ -154,7 +165,16 @@ fn pinned_whole_tag_and_registry_options() {
         "localhost/ds:ci-abc-42\n"
     );
     assert_eq!(
-        ok(tag_gen().args(["infra", "ds", "-c", "x", "--tag", "v1", "--registry", "quay.io:443"])),
+        ok(tag_gen().args([
+            "infra",
+            "ds",
+            "-c",
+            "x",
+            "--tag",
+            "v1",
+            "--registry",
+            "quay.io:443"
+        ])),
         "quay.io:443/ds:v1\n"
     );
     assert_eq!(
@@ -206,7 +226,11 @@ fn unusable_input_is_a_usage_error_naming_the_argument() {
         2,
         "infrastructure name `---` has nothing usable left",
     );
-    fails(tag_gen().args(["infra", "ds", "-c", ""]), 2, "--consumer is empty");
+    fails(
+        tag_gen().args(["infra", "ds", "-c", ""]),
+        2,
+        "--consumer is empty",
+    );
     fails(
         tag_gen().args(["infra", "ds", "-c", "..."]),
         2,
@@ -289,7 +313,14 @@ fn service_fallbacks_never_crash() {
     assert!(tag.ends_with("-unknown-5"), "{tag}");
     // A user made only of symbols falls back to `unknown`.
     let out = ok(tag_gen()
-        .args(["service", "svc", "--timestamp", "5", "--git-hash", "abc1234"])
+        .args([
+            "service",
+            "svc",
+            "--timestamp",
+            "5",
+            "--git-hash",
+            "abc1234",
+        ])
         .env("USER", "@@@"));
     assert_eq!(out, "localhost/kubernaut-svc:svc-unknown-abc1234-5\n");
     fails(
@@ -310,7 +341,10 @@ fn check_and_parse() {
     assert!(o.stderr.contains("the tag `-y` starts with '-'"));
     assert!(o.stderr.contains("2 of 3 references are invalid"));
     assert_eq!(
-        ok(tag_gen().args(["check", "localhost/kubernaut-aianalysis:aianalysis-alice-abc123f-1734278400"])),
+        ok(tag_gen().args([
+            "check",
+            "localhost/kubernaut-aianalysis:aianalysis-alice-abc123f-1734278400"
+        ])),
         "localhost/kubernaut-aianalysis:aianalysis-alice-abc123f-1734278400\n"
     );
     let digest = format!("sha256:{}", "ab".repeat(32));
@@ -332,7 +366,15 @@ fn check_and_parse() {
 fn claim_dir_prevents_reuse() {
     let dir = tempfile::tempdir().unwrap();
     let first = ok(tag_gen()
-        .args(["infra", "ds", "-c", "x", "--suffix", "00000001", "--claim-dir"])
+        .args([
+            "infra",
+            "ds",
+            "-c",
+            "x",
+            "--suffix",
+            "00000001",
+            "--claim-dir",
+        ])
         .arg(dir.path()));
     assert_eq!(first, "localhost/ds:x-00000001\n");
     fails(
@@ -402,7 +444,12 @@ fn twenty_thousand_tags_from_sixteen_processes_are_unique() {
     for c in children {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success());
-        all.extend(String::from_utf8(o.stdout).unwrap().lines().map(String::from));
+        all.extend(
+            String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
     }
     assert_eq!(all.len(), 20_000);
     assert!(all.iter().all(|l| is_infra_ref(l, "datastorage", "e2e")));

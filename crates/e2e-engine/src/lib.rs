@@ -1,0 +1,321 @@
+//! Finding a container engine (Docker or Podman, through the Docker-compatible API) the way
+//! users expect, and connecting to it with a negotiated API version.
+//!
+//! Candidates are tried in order until one answers `/version` within a few seconds:
+//! an explicit host, then `DOCKER_HOST`, `CONTAINER_HOST`, then the usual sockets. When none
+//! answers, the error lists every candidate and why it failed, so "is my daemon running?" is
+//! answered by the message itself.
+
+use bollard::Docker;
+use e2e_core::CliError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a candidate may take to answer `/version` before the next one is tried.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Per-request timeout once connected (bollard's default of 120 s would cut long builds).
+const REQUEST_TIMEOUT_SECS: u64 = 3600;
+
+/// Which engine the user asked for (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// The first that answers: DOCKER_HOST, CONTAINER_HOST, Docker's socket, Podman's sockets.
+    #[default]
+    Auto,
+    Docker,
+    Podman,
+}
+
+impl std::str::FromStr for EngineChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Self::Auto),
+            "docker" => Ok(Self::Docker),
+            "podman" => Ok(Self::Podman),
+            other => Err(format!(
+                "unknown engine `{other}`; expected auto, docker or podman"
+            )),
+        }
+    }
+}
+
+/// What the connected engine turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Docker,
+    Podman,
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flavor::Docker => "docker",
+            Flavor::Podman => "podman",
+        })
+    }
+}
+
+/// A connected engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub client: Docker,
+    /// The URL that answered (`unix:///var/run/docker.sock`).
+    pub endpoint: String,
+    pub flavor: Flavor,
+    /// The engine's own version string (`20.10.24`, `4.3.1`).
+    pub version: String,
+    /// The API version agreed on (`1.41`).
+    pub api_version: String,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} (API {}) at {}",
+            self.flavor, self.version, self.api_version, self.endpoint
+        )
+    }
+}
+
+/// One place an engine may be, and where the idea came from (for the error message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub url: String,
+    pub origin: &'static str,
+}
+
+/// Where to look, in order, for `choice`, given an explicit `host` (a `--host` flag).
+/// Reads `DOCKER_HOST`, `CONTAINER_HOST`, `XDG_RUNTIME_DIR`, `HOME` and the user id.
+pub fn candidates(choice: EngineChoice, host: Option<&str>) -> Vec<Candidate> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    let mut push = |url: String, origin: &'static str| {
+        if !out.iter().any(|c: &Candidate| c.url == url) {
+            out.push(Candidate { url, origin });
+        }
+    };
+    if let Some(h) = host.filter(|h| !h.is_empty()) {
+        push(h.to_string(), "--host");
+        return out;
+    }
+    let uid = current_uid();
+    let xdg = var("XDG_RUNTIME_DIR");
+    let home = var("HOME");
+    let podman_sockets = || {
+        let mut v = Vec::new();
+        if let Some(x) = &xdg {
+            v.push(format!("unix://{x}/podman/podman.sock"));
+        }
+        if let Some(u) = uid {
+            v.push(format!("unix:///run/user/{u}/podman/podman.sock"));
+        }
+        v.push("unix:///run/podman/podman.sock".to_string());
+        v
+    };
+    let docker_sockets = || {
+        let mut v = vec!["unix:///var/run/docker.sock".to_string()];
+        if let Some(h) = &home {
+            v.push(format!("unix://{h}/.docker/run/docker.sock"));
+        }
+        v
+    };
+    match choice {
+        EngineChoice::Auto => {
+            if let Some(h) = var("DOCKER_HOST") {
+                push(h, "DOCKER_HOST");
+            }
+            if let Some(h) = var("CONTAINER_HOST") {
+                push(h, "CONTAINER_HOST");
+            }
+            for s in docker_sockets() {
+                push(s, "Docker's usual socket");
+            }
+            for s in podman_sockets() {
+                push(s, "Podman's usual socket");
+            }
+        }
+        EngineChoice::Docker => {
+            if let Some(h) = var("DOCKER_HOST") {
+                push(h, "DOCKER_HOST");
+            }
+            for s in docker_sockets() {
+                push(s, "Docker's usual socket");
+            }
+        }
+        EngineChoice::Podman => {
+            if let Some(h) = var("CONTAINER_HOST") {
+                push(h, "CONTAINER_HOST");
+            }
+            for s in podman_sockets() {
+                push(s, "Podman's usual socket");
+            }
+            // DOCKER_HOST pointing at Podman's socket is a common set-up; the flavour check
+            // below refuses it if it turns out to be Docker.
+            if let Some(h) = var("DOCKER_HOST") {
+                push(h, "DOCKER_HOST");
+            }
+        }
+    }
+    out
+}
+
+/// Connects to the first candidate that answers, for `choice`.
+pub async fn connect(choice: EngineChoice, host: Option<&str>) -> Result<Engine, CliError> {
+    let list = candidates(choice, host);
+    let mut tried = Vec::new();
+    for c in &list {
+        match probe(&c.url).await {
+            Ok(engine) => {
+                let wrong = match choice {
+                    EngineChoice::Docker => engine.flavor != Flavor::Docker,
+                    EngineChoice::Podman => engine.flavor != Flavor::Podman,
+                    EngineChoice::Auto => false,
+                };
+                if !wrong {
+                    return Ok(engine);
+                }
+                tried.push(format!(
+                    "{} ({}): answered, but it is {}",
+                    c.url, c.origin, engine.flavor
+                ));
+            }
+            Err(why) => tried.push(format!("{} ({}): {why}", c.url, c.origin)),
+        }
+    }
+    let wanted = match choice {
+        EngineChoice::Auto => "a Docker or Podman engine",
+        EngineChoice::Docker => "a Docker engine",
+        EngineChoice::Podman => "a Podman engine",
+    };
+    Err(CliError::failure(format!(
+        "cannot reach {wanted}; tried:\n  - {}\nstart the daemon (dockerd, or `podman system service`), or point DOCKER_HOST / \
+         CONTAINER_HOST / --host at its socket",
+        tried.join("\n  - ")
+    )))
+}
+
+/// Connects to `url` and asks `/version`, negotiating the API version down to the engine's.
+pub async fn probe(url: &str) -> Result<Engine, String> {
+    let client = if let Some(path) = url.strip_prefix("unix://") {
+        if !Path::new(path).exists() {
+            return Err("socket does not exist".into());
+        }
+        Docker::connect_with_unix(url, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+    } else if url.starts_with("tcp://") || url.starts_with("http://") {
+        Docker::connect_with_http(url, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+    } else {
+        return Err("unsupported URL scheme (use unix://, tcp:// or http://)".into());
+    }
+    .map_err(|e| e.to_string())?;
+    let client = tokio::time::timeout(PROBE_TIMEOUT, client.negotiate_version())
+        .await
+        .map_err(|_| format!("no answer within {} s", PROBE_TIMEOUT.as_secs()))?
+        .map_err(|e| describe(&e))?;
+    let v = tokio::time::timeout(PROBE_TIMEOUT, client.version())
+        .await
+        .map_err(|_| format!("no answer within {} s", PROBE_TIMEOUT.as_secs()))?
+        .map_err(|e| describe(&e))?;
+    let is_podman = v.components.as_ref().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c.name.to_ascii_lowercase().contains("podman"))
+    });
+    let api = client.client_version();
+    Ok(Engine {
+        endpoint: url.to_string(),
+        flavor: if is_podman {
+            Flavor::Podman
+        } else {
+            Flavor::Docker
+        },
+        version: v.version.unwrap_or_else(|| "unknown".into()),
+        api_version: format!("{}.{}", api.major_version, api.minor_version),
+        client,
+    })
+}
+
+/// A short reason for a connection failure, from the innermost I/O error when there is one
+/// (bollard's own message is only "client error (Connect)").
+fn describe(e: &bollard::errors::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut last = e.to_string();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused (is the daemon running?)".into()
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "permission denied (add yourself to the docker group, or use sudo)".into()
+                }
+                _ => io.to_string(),
+            };
+        }
+        last = err.to_string();
+        source = err.source();
+    }
+    last
+}
+
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// The socket path of a `unix://` URL, for tools that need the file.
+pub fn socket_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("unix://").map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_host_is_the_only_candidate() {
+        let c = candidates(EngineChoice::Auto, Some("tcp://10.0.0.1:2375"));
+        assert_eq!(
+            c,
+            vec![Candidate {
+                url: "tcp://10.0.0.1:2375".into(),
+                origin: "--host"
+            }]
+        );
+    }
+
+    #[test]
+    fn podman_candidates_end_with_the_rootful_socket_before_docker_host() {
+        let c = candidates(EngineChoice::Podman, None);
+        assert!(c.iter().any(|c| c.url == "unix:///run/podman/podman.sock"));
+        assert!(
+            !c.iter()
+                .any(|c| c.url == "unix:///var/run/docker.sock"
+                    && c.origin == "Docker's usual socket")
+        );
+    }
+
+    #[test]
+    fn parses_choice() {
+        assert_eq!("Podman".parse::<EngineChoice>(), Ok(EngineChoice::Podman));
+        assert!("rkt".parse::<EngineChoice>().is_err());
+    }
+
+    #[tokio::test]
+    async fn unreachable_engine_lists_what_was_tried() {
+        let start = std::time::Instant::now();
+        let err = connect(EngineChoice::Auto, Some("unix:///nonexistent/docker.sock"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 1);
+        assert!(err
+            .message
+            .contains("unix:///nonexistent/docker.sock (--host): socket does not exist"));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let err = connect(EngineChoice::Auto, Some("ssh://x"))
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("unsupported URL scheme"));
+    }
+}
