@@ -457,3 +457,52 @@ fn twenty_thousand_tags_from_sixteen_processes_are_unique() {
     let dups = all.len() - unique.len();
     assert!(dups <= 2, "{dups} duplicates among 20,000 tags");
 }
+
+#[test]
+fn every_flag_reads_its_environment_variable() {
+    let pin = |c: &mut Command| {
+        c.env("TAG_GEN_SUFFIX", "abcdef01");
+    };
+    let mut c = tag_gen();
+    pin(&mut c);
+    assert_eq!(
+        ok(c.args(["infra", "ds", "-c", "x"])
+            .env("TAG_GEN_FORMAT", "tag")),
+        "x-abcdef01\n"
+    );
+    let mut c = tag_gen();
+    pin(&mut c);
+    let json = ok(c
+        .args(["infra", "ds", "-c", "x"])
+        .env("TAG_GEN_JSON", "true"));
+    assert!(json.starts_with("{\"reference\":\"localhost/ds:x-abcdef01\""));
+    let out = ok(tag_gen()
+        .args(["infra", "ds", "-c", "x"])
+        .env("TAG_GEN_COUNT", "3"));
+    assert_eq!(out.lines().count(), 3);
+    let repo = tempfile::tempdir().unwrap();
+    let out = ok(tag_gen()
+        .args(["service", "gw"])
+        .env("TAG_GEN_PREFIX", "team-")
+        .env("TAG_GEN_USER", "ci")
+        .env("TAG_GEN_GIT_DIR", repo.path())
+        .env("TAG_GEN_TIMESTAMP", "1700000000")
+        .env("TAG_GEN_REGISTRY", "registry.local:5000"));
+    assert_eq!(
+        out,
+        "registry.local:5000/team-gw:gw-ci-unknown-1700000000\n"
+    );
+    // Flags win over the environment.
+    let out = ok(tag_gen()
+        .args(["infra", "ds", "-c", "flag", "--suffix", "00000002"])
+        .env("TAG_GEN_CONSUMER", "env")
+        .env("TAG_GEN_SUFFIX", "00000001"));
+    assert_eq!(out, "localhost/ds:flag-00000002\n");
+    fails(
+        tag_gen()
+            .args(["infra", "ds", "-c", "x"])
+            .env("TAG_GEN_FORMAT", "yaml"),
+        2,
+        "invalid value 'yaml'",
+    );
+}
