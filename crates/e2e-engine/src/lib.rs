@@ -41,6 +41,32 @@ impl std::str::FromStr for EngineChoice {
     }
 }
 
+/// The engine-selection flags every engine-using tool shares (`#[command(flatten)]` them):
+/// `--engine` (`E2E_ENGINE`) and `--host` (`E2E_ENGINE_HOST`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EngineArgs {
+    /// Which engine to use: `auto` tries DOCKER_HOST, CONTAINER_HOST, Docker's socket, then
+    /// Podman's sockets; `docker`/`podman` accept only that kind.
+    #[arg(
+        long,
+        env = "E2E_ENGINE",
+        default_value = "auto",
+        value_name = "auto|docker|podman"
+    )]
+    pub engine: EngineChoice,
+    /// Engine API address (`unix:///run/podman/podman.sock`, `tcp://host:2375`); when given,
+    /// it is the only place tried.
+    #[arg(long, env = "E2E_ENGINE_HOST", value_name = "URL")]
+    pub host: Option<String>,
+}
+
+impl EngineArgs {
+    /// Connects as the flags say (see [`connect`]).
+    pub async fn connect(&self) -> Result<Engine, CliError> {
+        connect(self.engine, self.host.as_deref()).await
+    }
+}
+
 /// What the connected engine turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -294,6 +320,20 @@ mod tests {
                 .any(|c| c.url == "unix:///var/run/docker.sock"
                     && c.origin == "Docker's usual socket")
         );
+    }
+
+    #[test]
+    fn engine_args_read_flags_and_env() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            e: EngineArgs,
+        }
+        let t = T::try_parse_from(["t", "--engine", "podman", "--host", "unix:///x.sock"]).unwrap();
+        assert_eq!(t.e.engine, EngineChoice::Podman);
+        assert_eq!(t.e.host.as_deref(), Some("unix:///x.sock"));
+        assert!(T::try_parse_from(["t", "--engine", "rkt"]).is_err());
     }
 
     #[test]
