@@ -35,10 +35,11 @@ DNS_HOSTS_DIR="$E2E_TESTBED_LIB/dns-hosts"
 
 # Capabilities for containers that would be --privileged elsewhere: everything but
 # SYS_RESOURCE, which the VM's bounding set lacks (see shared/spec/testbed.md).
-CAPS=(AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND BPF CHECKPOINT_RESTORE CHOWN
+# (Docker 20.10 does not know BPF, PERFMON, CHECKPOINT_RESTORE; CAP_SYS_ADMIN covers them.)
+CAPS=(AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN
       DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE
       LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE
-      NET_BROADCAST NET_RAW PERFMON SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN
+      NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN
       SYS_BOOT SYS_CHROOT SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME
       SYS_TTY_CONFIG WAKE_ALARM)
 
@@ -87,7 +88,7 @@ start_daemon() {
   local name=$1; shift
   local logf="$E2E_TESTBED_LOG/$name.log"
   printf '\n===== %s start: %s\n' "$(date -Is)" "$*" >>"$logf"
-  setsid "$@" </dev/null >>"$logf" 2>&1 &
+  setsid "$@" </dev/null >>"$logf" 2>&1 8>&- 9>&- &
   local pid=$!
   local exe=""
   sleep 0.2
@@ -129,7 +130,14 @@ pg_up() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
 dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
-pm() { podman "$@"; }
+# podman forks conmon, which must not inherit our lock fd (8).
+podman() { command podman "$@" 8>&-; }
+
+# take_lock SECONDS: serialise up/down. fd 8 must never leak into daemons (start_daemon closes it).
+take_lock() {
+  exec 8>"$E2E_TESTBED_RUN/testbed.lock"
+  flock -w "$1" 8 || die "another testbed up/down holds $E2E_TESTBED_RUN/testbed.lock"
+}
 
 k8s_version() {
   # Debian source package version of `kubernetes` (cache key).
