@@ -251,7 +251,9 @@ async fn run_async(cli: &Cli, rep: &Reporter) -> Result<(), Failed> {
                         (Some(at), None) => format!("  {at}"),
                         _ => String::new(),
                     };
-                    format!("{name:<width$}  {state:<8}{when}").trim_end().to_string()
+                    format!("{name:<width$}  {state:<8}{when}")
+                        .trim_end()
+                        .to_string()
                 })
                 .collect();
             print(&lines);
