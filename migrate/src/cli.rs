@@ -1,6 +1,7 @@
 //! Command-line interface. Every flag also reads an environment variable.
 
 use crate::ledger::LedgerKind;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,19 +74,19 @@ pub struct Global {
     #[arg(long, global = true, env = "MIGRATE_CONNECT_TIMEOUT", value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
     /// Apply unapplied migrations older than the newest applied one (default: refuse).
-    #[arg(long, global = true, env = "MIGRATE_ALLOW_OUT_OF_ORDER")]
+    #[arg(long, global = true, env = "MIGRATE_ALLOW_OUT_OF_ORDER", value_parser = BoolishValueParser::new())]
     pub allow_out_of_order: bool,
     /// Go on even though the Up section of applied migrations changed (checksum mismatch).
-    #[arg(long, global = true, env = "MIGRATE_IGNORE_CHECKSUM")]
+    #[arg(long, global = true, env = "MIGRATE_IGNORE_CHECKSUM", value_parser = BoolishValueParser::new())]
     pub ignore_checksum: bool,
     /// Go on even though the ledger has versions without a file.
-    #[arg(long, global = true, env = "MIGRATE_IGNORE_MISSING")]
+    #[arg(long, global = true, env = "MIGRATE_IGNORE_MISSING", value_parser = BoolishValueParser::new())]
     pub ignore_missing: bool,
     /// Print one JSON document on stdout instead of lines.
-    #[arg(long, global = true, env = "MIGRATE_JSON")]
+    #[arg(long, global = true, env = "MIGRATE_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
     /// Only errors and warnings on stderr.
-    #[arg(long, short = 'q', global = true, env = "MIGRATE_QUIET")]
+    #[arg(long, short = 'q', global = true, env = "MIGRATE_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
     /// More detail on stderr.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
@@ -116,7 +117,7 @@ pub enum Command {
         #[arg(long, env = "MIGRATE_TO", value_name = "VERSION")]
         to: Option<i64>,
         /// Print what would be applied; change nothing.
-        #[arg(long, env = "MIGRATE_DRY_RUN")]
+        #[arg(long, env = "MIGRATE_DRY_RUN", value_parser = BoolishValueParser::new())]
         dry_run: bool,
     },
     /// Revert applied migrations newest first by running their Down sections (default: one).
@@ -134,7 +135,7 @@ pub enum Command {
         #[arg(long, env = "MIGRATE_STEPS", value_name = "K")]
         steps: Option<usize>,
         /// Print what would be reverted; change nothing.
-        #[arg(long, env = "MIGRATE_DRY_RUN")]
+        #[arg(long, env = "MIGRATE_DRY_RUN", value_parser = BoolishValueParser::new())]
         dry_run: bool,
     },
     /// Show every migration: applied / pending / modified / missing, with times.
@@ -150,7 +151,7 @@ pub enum Command {
         )]
         tables: Vec<String>,
         /// Only check the tables, not the migration directory.
-        #[arg(long, env = "MIGRATE_TABLES_ONLY")]
+        #[arg(long, env = "MIGRATE_TABLES_ONLY", value_parser = BoolishValueParser::new())]
         tables_only: bool,
     },
     /// Print a shell completion script.

@@ -152,6 +152,7 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<PgConnection, Error
 
 fn strip_url(msg: &str, url: &str) -> String {
     msg.replace(url, "<url>")
+        .replace("error with configuration: ", "")
 }
 
 fn connect_error(shown: &str, opts: &PgConnectOptions, e: &sqlx::Error) -> String {

@@ -99,7 +99,9 @@ pub struct Migration {
     pub up: Section,
     /// None when the file has no Down section (plain files, goose files without `Down`).
     pub down: Option<Section>,
-    /// SHA-384 of `up.sql`, the text executed (sqlx's checksum: for a plain file, of the file).
+    /// SHA-384 of the Up section as written (for a plain file: of the whole file, as sqlx
+    /// computes it). ENVSUB values are not part of it, so running with other values does not
+    /// make an applied file "modified"; editing the Up section does, editing Down does not.
     pub checksum: Vec<u8>,
 }
 
@@ -261,7 +263,7 @@ impl MigrationSet {
                     for (line, w) in p.warnings {
                         warnings.push(format!("{}:{line}: {w}", path.display()));
                     }
-                    let checksum = Sha384::digest(p.up.sql.as_bytes()).to_vec();
+                    let checksum = Sha384::digest(p.up_source.as_bytes()).to_vec();
                     migrations.push(Migration {
                         version,
                         name,
@@ -341,6 +343,8 @@ pub struct Parsed {
     pub no_tx: bool,
     pub up: Section,
     pub down: Option<Section>,
+    /// The Up section as written in the file (before ENVSUB): what the checksum covers.
+    pub up_source: String,
     /// (line, message)
     pub warnings: Vec<(usize, String)>,
 }
@@ -506,6 +510,7 @@ pub fn parse_file(
             no_tx,
             up,
             down: None,
+            up_source: text.to_string(),
             warnings,
         });
     }
@@ -530,10 +535,14 @@ pub fn parse_file(
     let mut up = SectionBuilder::new(1);
     let mut down: Option<SectionBuilder> = None;
     let mut down_line = 0;
+    let mut down_offset = text.len();
     let mut unset = Vec::new();
+    let mut offset = 0;
 
     for (idx, raw) in text.split_inclusive('\n').enumerate() {
         let lineno = idx + 1;
+        let line_start = offset;
+        offset += raw.len();
         let cur = match down.as_mut() {
             Some(d) => d,
             None => &mut up,
@@ -577,6 +586,7 @@ pub fn parse_file(
                         }
                         state = State::Down;
                         down_line = lineno;
+                        down_offset = line_start;
                         let mut d = SectionBuilder::new(lineno);
                         d.sql.push_str(raw);
                         down = Some(d);
@@ -683,6 +693,7 @@ pub fn parse_file(
         no_tx,
         up,
         down,
+        up_source: text[..down_offset].to_string(),
         warnings,
     })
 }
@@ -840,9 +851,14 @@ mod tests {
     }
 
     #[test]
-    fn checksum_is_of_the_up_text_only() {
+    fn checksum_covers_the_up_section_as_written() {
         let a = parse("-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 2;\n").unwrap();
         let b = parse("-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 3;\n").unwrap();
-        assert_eq!(a.up.sql, b.up.sql);
+        assert_eq!(a.up_source, b.up_source);
+        assert_eq!(a.up_source, "-- +goose Up\nSELECT 1;\n");
+        let e = parse("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${APP_ENV}';\n").unwrap();
+        assert!(e.up_source.contains("${APP_ENV}"));
+        let p = parse("SELECT 1;\n").unwrap();
+        assert_eq!(p.up_source, "SELECT 1;\n");
     }
 }
