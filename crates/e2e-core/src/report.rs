@@ -69,6 +69,11 @@ impl Reporter {
         self.line(&format!("warning: {}", msg.as_ref()));
     }
 
+    /// A line shown at every verbosity, without a prefix (failure details, summaries).
+    pub fn always(&self, msg: impl AsRef<str>) {
+        self.line(msg.as_ref());
+    }
+
     fn line(&self, msg: &str) {
         if self.terminal {
             eprintln!("{msg}");

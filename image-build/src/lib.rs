@@ -1,0 +1,244 @@
+//! `image-build`: build container images through the Docker or Podman engine API (bollard),
+//! several in parallel, each labelled so that `image-build prune` can clean up.
+//!
+//! Modules: [`spec`] (what to build), [`ignore`] (`.dockerignore` with Docker's semantics),
+//! [`context`] (the context walk and streamed tar), [`labels`], [`build`] (one build),
+//! [`run`] (many, bounded, cancellable), [`progress`] (stderr), [`prune`].
+
+pub mod build;
+pub mod cli;
+pub mod context;
+pub mod ignore;
+pub mod labels;
+pub mod progress;
+pub mod prune;
+pub mod run;
+pub mod spec;
+
+use clap::CommandFactory;
+use cli::{BuildArgs, Cli, Command, PruneArgs};
+use e2e_core::report::{Reporter, Verbosity};
+use e2e_core::CliError;
+use std::io::Write;
+
+/// Exit code after Ctrl-C.
+pub const INTERRUPTED: u8 = 130;
+
+/// Runs the parsed command line, writing results to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "image-build", out);
+            Ok(())
+        }
+        Some(Command::Man { out_dir }) => write_man(&out_dir, out),
+        Some(Command::Prune(args)) => runtime()?.block_on(prune_cmd(args, out)),
+        None => runtime()?.block_on(build_cmd(cli.build, out)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}")))
+}
+
+/// Collects the images to build from the flags, `--image` and `--spec`.
+pub fn specs_from_args(args: &BuildArgs) -> Result<Vec<spec::ImageSpec>, CliError> {
+    let mut defaults = spec::Defaults {
+        target: args.target.clone(),
+        platform: args.platform.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        ..Default::default()
+    };
+    for a in &args.build_args {
+        if let Some((k, v)) = spec::parse_kv(a, "build arg")? {
+            defaults.build_args.insert(k, v);
+        }
+    }
+    for l in &args.labels {
+        if let Some((k, v)) = spec::parse_kv(l, "label")? {
+            defaults.labels.insert(k, v);
+        }
+    }
+    let mut raw = Vec::new();
+    if let Some(tag) = &args.tag {
+        raw.push(spec::RawSpec {
+            tag: tag.clone(),
+            context: Some(args.context.clone()),
+            file: args.file.clone(),
+            ..Default::default()
+        });
+    } else if args.file.is_some() {
+        return Err(CliError::usage(
+            "--file needs --tag (or give file= inside an --image spec)",
+        ));
+    }
+    for i in &args.images {
+        if !i.trim().is_empty() {
+            raw.push(spec::parse_image_flag(i)?);
+        }
+    }
+    if let Some(f) = &args.spec {
+        raw.extend(spec::read_spec_file(f)?);
+    }
+    if raw.is_empty() {
+        return Err(CliError::usage(
+            "nothing to build: give --tag REF (with --context/--file), --image SPEC or --spec FILE; see --help",
+        ));
+    }
+    spec::resolve(raw, &defaults)
+}
+
+async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let specs = specs_from_args(&args)?;
+    let reporter = Reporter::new(
+        "image-build",
+        Verbosity::from_flags(args.verbosity.quiet, args.verbosity.verbose),
+    );
+    let engine = args.engine.connect().await?;
+    reporter.detail(format!("engine: {engine}"));
+    let jobs = args
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or_else(run::default_jobs)
+        .min(specs.len());
+    reporter.info(format!(
+        "building {} image(s) with {engine}, {jobs} at a time",
+        specs.len()
+    ));
+    let env = build::BuildEnv::new(
+        engine.client.clone(),
+        engine.flavor,
+        args.consumer.clone(),
+        args.skip_existing,
+        (!args.timeout.is_zero()).then_some(args.timeout),
+    );
+    let ui = progress::Ui::new(reporter);
+    let (results, ending) = run::run_all(env, specs, jobs, args.fail_fast, ui).await;
+
+    if args.json {
+        let doc = serde_json::to_string_pretty(&results)
+            .map_err(|e| CliError::failure(format!("cannot encode results: {e}")))?;
+        write_out(out, &format!("{doc}\n"))?;
+    } else {
+        let mut text = String::new();
+        for r in results.iter().filter(|r| r.ok()) {
+            text.push_str(&r.reference);
+            text.push('\n');
+        }
+        write_out(out, &text)?;
+    }
+    if ending == run::Ending::Interrupted {
+        return Err(CliError {
+            code: INTERRUPTED,
+            message: "interrupted; unfinished builds were stopped".into(),
+        });
+    }
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| r.reference.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "{} of {} image(s) not built: {} (details above)",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let reporter = Reporter::new(
+        "image-build",
+        Verbosity::from_flags(args.verbosity.quiet, args.verbosity.verbose),
+    );
+    let engine = args.engine.connect().await?;
+    let opts = prune::PruneOptions {
+        consumer: args.consumer.clone(),
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+    };
+    let found = prune::prune(&engine.client, &opts).await?;
+    if args.json {
+        let doc = serde_json::to_string_pretty(&found)
+            .map_err(|e| CliError::failure(format!("cannot encode results: {e}")))?;
+        write_out(out, &format!("{doc}\n"))?;
+    } else {
+        let mut text = String::new();
+        for p in found.iter().filter(|p| p.removed || args.dry_run) {
+            text.push_str(p.name());
+            text.push('\n');
+        }
+        write_out(out, &text)?;
+    }
+    for p in found.iter().filter(|p| p.kept_because.is_some()) {
+        reporter.warn(format!(
+            "kept {}: {}",
+            p.name(),
+            p.kept_because.as_deref().unwrap_or_default()
+        ));
+    }
+    let bytes: i64 = found
+        .iter()
+        .filter(|p| p.removed || args.dry_run)
+        .map(|p| p.size)
+        .sum();
+    let n = found.iter().filter(|p| p.removed || args.dry_run).count();
+    let scope = match (&args.consumer, args.older_than) {
+        (Some(c), Some(d)) => format!(
+            " for consumer `{c}` older than {}",
+            humantime::format_duration(d)
+        ),
+        (Some(c), None) => format!(" for consumer `{c}`"),
+        (None, Some(d)) => format!(" older than {}", humantime::format_duration(d)),
+        (None, None) => String::new(),
+    };
+    if args.dry_run {
+        reporter.info(format!(
+            "dry run: would remove {n} image(s){scope} ({}) from {engine}; nothing removed",
+            build::human_bytes(bytes.max(0) as u64)
+        ));
+    } else {
+        reporter.info(format!(
+            "removed {n} image(s){scope} ({}) from {engine}",
+            build::human_bytes(bytes.max(0) as u64)
+        ));
+    }
+    Ok(())
+}
+
+fn write_man(dir: &std::path::Path, out: &mut dyn Write) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::failure(format!("cannot create `{}`: {e}", dir.display())))?;
+    let cmd = Cli::command();
+    let mut pages = vec![(String::from("image-build"), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        pages.push((format!("image-build-{}", sub.get_name()), sub.clone()));
+    }
+    for (name, c) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c)
+            .title(name.clone())
+            .render(&mut buf)
+            .map_err(|e| CliError::failure(format!("cannot render {name}: {e}")))?;
+        std::fs::write(&path, buf)
+            .map_err(|e| CliError::failure(format!("cannot write `{}`: {e}", path.display())))?;
+        write_out(out, &format!("{}\n", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! `image-build prune`: removes the images image-build made, chosen by their labels
+//! (consumer, age), with a dry run.
+
+use crate::build::engine_error;
+use crate::labels;
+use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions};
+use bollard::Docker;
+use e2e_core::CliError;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub consumer: Option<String>,
+    pub older_than: Option<Duration>,
+    pub dry_run: bool,
+}
+
+/// One image chosen by prune.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pruned {
+    /// Its tags (`<none>` images are named by ID).
+    pub references: Vec<String>,
+    pub id: String,
+    pub consumer: Option<String>,
+    pub created: Option<String>,
+    pub size: i64,
+    /// Removed now (false in a dry run or when the engine refused).
+    pub removed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_because: Option<String>,
+}
+
+/// Finds the images to prune and (unless a dry run) removes them. Images an engine refuses
+/// to remove because a container uses them are kept and reported.
+pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, CliError> {
+    let mut filters = vec![format!("{}={}", labels::TOOL, labels::TOOL_NAME)];
+    if let Some(c) = &opts.consumer {
+        filters.push(format!("{}={c}", labels::CONSUMER));
+    }
+    let images = client
+        .list_images(Some(ListImagesOptions {
+            all: false,
+            filters: Some(HashMap::from([("label".to_string(), filters)])),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| CliError::failure(format!("cannot list images: {}", engine_error(&e))))?;
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for img in images {
+        // Engines apply the label filter; checked again so that nothing else is ever removed.
+        if img.labels.get(labels::TOOL).map(String::as_str) != Some(labels::TOOL_NAME) {
+            continue;
+        }
+        let consumer = img.labels.get(labels::CONSUMER).cloned();
+        if opts.consumer.is_some() && consumer != opts.consumer {
+            continue;
+        }
+        let created_label = img.labels.get(labels::CREATED).cloned();
+        let created = created_label
+            .as_deref()
+            .and_then(labels::parse_timestamp)
+            .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(img.created.max(0) as u64));
+        if let Some(min_age) = opts.older_than {
+            let age = now.duration_since(created).unwrap_or_default();
+            if age < min_age {
+                continue;
+            }
+        }
+        let tags: Vec<String> = img
+            .repo_tags
+            .iter()
+            .filter(|t| t.as_str() != "<none>:<none>")
+            .cloned()
+            .collect();
+        out.push(Pruned {
+            references: tags,
+            id: img.id.clone(),
+            consumer,
+            created: created_label,
+            size: img.size,
+            removed: false,
+            kept_because: None,
+        });
+    }
+    out.sort_by(|a, b| a.references.cmp(&b.references).then(a.id.cmp(&b.id)));
+    if opts.dry_run {
+        return Ok(out);
+    }
+    for p in &mut out {
+        // Untag each name (so an image that also carries foreign tags is handled one name
+        // at a time), then the ID when it had none.
+        let names: Vec<String> = if p.references.is_empty() {
+            vec![p.id.clone()]
+        } else {
+            p.references.clone()
+        };
+        let mut err = None;
+        for n in &names {
+            if let Err(e) = client
+                .remove_image(
+                    n,
+                    Some(RemoveImageOptions {
+                        force: false,
+                        noprune: false,
+                        ..Default::default()
+                    }),
+                    None,
+                )
+                .await
+            {
+                err = Some(match &e {
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    } => continue,
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409,
+                        message,
+                    } => format!("in use: {}", message.trim()),
+                    other => engine_error(other),
+                });
+            }
+        }
+        match err {
+            None => p.removed = true,
+            Some(why) => p.kept_because = Some(why),
+        }
+    }
+    Ok(out)
+}
+
+impl Pruned {
+    /// The name printed on stdout: its first tag, else its ID.
+    pub fn name(&self) -> &str {
+        self.references.first().unwrap_or(&self.id)
+    }
+}
