@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 # Where `make tools` puts the release binaries.
 BIN_DIR ?= target/bin
-TOOLS := tag-gen migrate image-build
+TOOLS := tag-gen migrate image-build kind-load
 CARGO ?= cargo
 
 .PHONY: help tools build test fmt lint man bench

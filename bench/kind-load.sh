@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# kind-load vs the pipes it replaces, same run: a 100 MB image into the 3 fixture nodes.
+#   bench/kind-load.sh [ROUNDS] [SIZE_MB]
+# Baseline per round: three concurrent
+#   docker save IMG | docker exec -i NODE ctr -n k8s.io images import --digests --snapshotter=overlayfs -
+# (what `kind load` does per node, minus its temp file and privileged exec, which this VM
+# forbids). Before every measured import the image is removed from the nodes (`ctr images rm
+# --sync`, so containerd's GC drops content and snapshots too) and the nodes are checked to
+# list it afterwards. Also timed: kind-load when every node already has the image.
+# The order of kind-load and the pipes alternates between rounds.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+ROUNDS=${1:-5}
+SIZE_MB=${2:-100}
+ENV_FILE=${E2E_TESTBED_ENV:-$ROOT/target/testbed/env}
+# shellcheck disable=SC1090
+[ -f "$ENV_FILE" ] && . "$ENV_FILE"
+CLUSTER=${E2E_KIND_CLUSTER:?no fixture cluster (E2E_KIND_CLUSTER); run make testbed-up}
+export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
+need_release_tools
+KL="$ROOT/target/bin/kind-load"
+
+mapfile -t NODES < <(docker ps --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.Names}}' | sort)
+[ "${#NODES[@]}" -gt 0 ] || { echo "no nodes for cluster $CLUSTER" >&2; exit 1; }
+IMG="localhost/kl-bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n'):b"
+tmp=$(mktemp -d)
+
+in_node_refs() { # NODE: names whose target is IMG's target (IMG, import-...@sha256:..., sha256:<id>)
+  docker exec "$1" ctr -n k8s.io images ls | awk -v r="$IMG" '
+    NR > 1 { name[NR] = $1; tgt[NR] = $3; if ($1 == r) t = $3 }
+    END { if (t != "") for (i in name) if (tgt[i] == t) print name[i] }'
+}
+rm_from_nodes() {
+  local n refs
+  for n in "${NODES[@]}"; do
+    mapfile -t refs < <(in_node_refs "$n")
+    [ "${#refs[@]}" = 0 ] || docker exec "$n" ctr -n k8s.io images rm --sync "${refs[@]}" >/dev/null
+  done
+}
+check_loaded() {
+  local n
+  for n in "${NODES[@]}"; do
+    docker exec "$n" ctr -n k8s.io images ls -q | grep -qxF "$IMG" || { echo "$n does not list $IMG after $1" >&2; exit 1; }
+  done
+}
+cleanup() { rm_from_nodes 2>/dev/null || true; docker rmi -f "$IMG" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+echo "building $IMG ($SIZE_MB MB of random bytes, FROM scratch)" >&2
+mkdir -p "$tmp/ctx"
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$tmp/ctx/blob"
+printf 'FROM scratch\nCOPY blob /blob\n' >"$tmp/ctx/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q -t "$IMG" "$tmp/ctx" >/dev/null
+rm -rf "$tmp/ctx"
+
+run_kind_load() {
+  rm_from_nodes
+  local t0 t1; t0=$(ns_now)
+  "$KL" -q -n "$CLUSTER" "$IMG" >"$tmp/kl.out"
+  t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/kl"
+  grep -c ' loaded ' "$tmp/kl.out" | grep -qx "${#NODES[@]}" || { cat "$tmp/kl.out" >&2; exit 1; }
+  check_loaded kind-load
+  t0=$(ns_now)
+  "$KL" -q -n "$CLUSTER" "$IMG" >"$tmp/kl2.out"
+  t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/present"
+  grep -c ' already-present ' "$tmp/kl2.out" | grep -qx "${#NODES[@]}" || { cat "$tmp/kl2.out" >&2; exit 1; }
+}
+run_pipes() {
+  rm_from_nodes
+  local t0 t1 n pids=(); t0=$(ns_now)
+  for n in "${NODES[@]}"; do
+    ( docker save "$IMG" | docker exec -i "$n" ctr -n k8s.io images import --digests --snapshotter=overlayfs - >/dev/null ) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/pipes"
+  check_loaded pipes
+}
+
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then run_kind_load; run_pipes; else run_pipes; run_kind_load; fi
+  echo "round $r: kind-load $(ms "$(tail -1 "$tmp/kl")") ms, pipes $(ms "$(tail -1 "$tmp/pipes")") ms, already-present $(ms "$(tail -1 "$tmp/present")") ms" >&2
+done
+
+k=$(median "$tmp/kl"); p=$(median "$tmp/pipes"); a=$(median "$tmp/present")
+echo "kind-load bench: ${SIZE_MB} MB image into ${#NODES[@]} nodes of $CLUSTER, $ROUNDS rounds, medians"
+printf '  %-58s %10s ms\n' "kind-load (one export, fanned out)" "$(ms "$k")"
+printf '  %-58s %10s ms\n' "${#NODES[@]} x (docker save | docker exec -i NODE ctr import -)" "$(ms "$p")"
+printf '  %-58s %10s ms\n' "kind-load, image already on every node" "$(ms "$a")"
+echo "  ratio kind-load/pipes: $(ratio "$k" "$p")   (target <= 0.8)"
+echo "  already-present: $(awk -v n="$a" 'BEGIN {printf "%.3f", n/1e9}') s   (target <= 0.3 s)"

@@ -1,0 +1,184 @@
+//! `kind-load`: put local images into every node of a Kind cluster, concurrently, without
+//! temporary files, skipping nodes that already hold them.
+//!
+//! The flow (see [`load::load`]): find the nodes by Kind's labels ([`nodes`]); read what each
+//! node's containerd holds with `ctr` ([`containerd`]); per node decide skip / re-tag / import;
+//! stream one export of the image from the engine ([`source`]) through bounded channels
+//! ([`fanout`]) into `ctr images import -` over each node's exec stdin ([`exec`]); verify.
+
+pub mod cli;
+pub mod containerd;
+pub mod exec;
+pub mod fanout;
+pub mod load;
+pub mod names;
+pub mod nodes;
+pub mod source;
+
+use clap::CommandFactory;
+use cli::{Cli, ClusterArgs, Command, LoadArgs};
+use containerd::Platforms;
+use e2e_core::report::{Reporter, Verbosity};
+use e2e_core::CliError;
+use load::{Action, LoadOptions, LoadReport, NodeListing};
+use std::io::Write;
+
+/// Runs one command, writing results to `out` (stdout in the binary).
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "kind-load", out);
+            Ok(())
+        }
+        Some(Command::Images(a)) => runtime()?.block_on(images(&a.cluster, out)),
+        Some(Command::Load(a)) => runtime()?.block_on(load_cmd(a, out)),
+        None => runtime()?.block_on(load_cmd(cli.load, out)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
+fn reporter(c: &ClusterArgs) -> Reporter {
+    Reporter::new(
+        "kind-load",
+        Verbosity::from_flags(c.quiet, u8::from(c.verbose)),
+    )
+}
+
+/// The load options a command line means (no engine needed).
+pub fn options(a: &LoadArgs) -> Result<LoadOptions, CliError> {
+    let platforms = match (&a.platform, a.all_platforms) {
+        (Some(p), _) => {
+            if source::platform_query(p).is_none() {
+                return Err(CliError::usage(format!(
+                    "--platform `{p}`: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+                )));
+            }
+            Platforms::One(p.clone())
+        }
+        (None, true) => Platforms::All,
+        (None, false) => Platforms::Node,
+    };
+    Ok(LoadOptions {
+        cluster: a.cluster.cluster.clone(),
+        nodes: a.cluster.nodes.clone(),
+        images: a.images.clone(),
+        archives: a.archive.clone(),
+        platforms,
+        snapshotter: a.snapshotter.clone().filter(|s| !s.is_empty()),
+        force: a.force,
+    })
+}
+
+async fn load_cmd(a: LoadArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let opts = options(&a)?;
+    if opts.images.is_empty() && opts.archives.is_empty() {
+        return Err(CliError::usage(
+            "nothing to load: name one or more IMAGEs, or --archive FILE (see --help)",
+        ));
+    }
+    let rep = reporter(&a.cluster);
+    let engine = a.cluster.engine.connect().await?;
+    rep.detail(format!("engine: {engine}"));
+    let report = load::load(&engine, &opts, &rep).await?;
+    print_report(&report, a.cluster.json, out)?;
+    let failed = report.failed();
+    if failed.is_empty() {
+        let n = report.results.len();
+        let present = report
+            .results
+            .iter()
+            .filter(|r| r.action == Action::AlreadyPresent)
+            .count();
+        rep.info(format!(
+            "done: {} image(s) on {} node(s) of cluster `{}` ({} already present)",
+            n / report.nodes.len().max(1),
+            report.nodes.len(),
+            report.cluster,
+            present
+        ));
+        return Ok(());
+    }
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "node `{}`, image `{}`: {}",
+                r.node,
+                r.image,
+                r.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    Err(CliError::failure(format!(
+        "loading failed on {} of {} node/image pair(s):\n  {}\n(the other nodes' results are above)",
+        failed.len(),
+        report.results.len(),
+        lines.join("\n  ")
+    )))
+}
+
+fn io_err(e: std::io::Error) -> CliError {
+    CliError::failure(format!("writing the results failed: {e}"))
+}
+
+/// `NODE IMAGE RESULT BYTES SECONDS` lines, or one JSON document.
+pub fn print_report(r: &LoadReport, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, r).map_err(|e| CliError::failure(e.to_string()))?;
+        writeln!(out).map_err(io_err)?;
+    } else {
+        for row in &r.results {
+            writeln!(
+                out,
+                "{} {} {} {} {:.3}",
+                row.node,
+                row.image,
+                row.action.as_str(),
+                row.bytes,
+                row.seconds
+            )
+            .map_err(io_err)?;
+        }
+    }
+    out.flush().map_err(io_err)
+}
+
+async fn images(c: &ClusterArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let engine = c.engine.connect().await?;
+    let listing = load::list_images(&engine, &c.cluster, &c.nodes).await?;
+    print_listing(&listing, c.json, out)?;
+    let broken: Vec<String> = listing
+        .iter()
+        .filter_map(|n| n.error.as_ref().map(|e| format!("{}: {e}", n.node)))
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "cannot read the images of:\n  {}",
+            broken.join("\n  ")
+        )))
+    }
+}
+
+/// `NODE NAME IMAGE-ID` lines, or JSON.
+pub fn print_listing(l: &[NodeListing], json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, l).map_err(|e| CliError::failure(e.to_string()))?;
+        writeln!(out).map_err(io_err)?;
+    } else {
+        for n in l {
+            for i in &n.images {
+                writeln!(out, "{} {} {}", n.node, i.name, i.ids.join(",")).map_err(io_err)?;
+            }
+        }
+    }
+    out.flush().map_err(io_err)
+}

@@ -1,0 +1,750 @@
+//! Loading: decide per node, re-tag where only the name is missing, import (one export fanned
+//! out to every node that needs it) where the image is missing, then verify.
+
+use crate::containerd::{self, NodeImages, Platforms};
+use crate::exec;
+use crate::fanout;
+use crate::names::ImageName;
+use crate::nodes::{self, Node};
+use crate::source::{self, ArchiveImage, ByteStream};
+use bollard::Docker;
+use e2e_core::report::Reporter;
+use e2e_core::CliError;
+use e2e_engine::Engine;
+use futures_util::future::join_all;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to load, and how.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub cluster: String,
+    /// Restrict to these node names (empty: all internal nodes).
+    pub nodes: Vec<String>,
+    pub images: Vec<String>,
+    pub archives: Vec<PathBuf>,
+    pub platforms: Platforms,
+    /// Skip detection and use this snapshotter.
+    pub snapshotter: Option<String>,
+    /// Import even where the image is present.
+    pub force: bool,
+}
+
+/// What happened on one node for one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Loaded,
+    #[serde(rename = "re-tagged")]
+    Retagged,
+    AlreadyPresent,
+    Failed,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Loaded => "loaded",
+            Action::Retagged => "re-tagged",
+            Action::AlreadyPresent => "already-present",
+            Action::Failed => "failed",
+        }
+    }
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeResult {
+    pub node: String,
+    /// The image as given (or the archive's path).
+    pub image: String,
+    /// The name(s) the node lists it under.
+    pub names: Vec<String>,
+    pub action: Action,
+    /// Bytes streamed into the node.
+    pub bytes: u64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything a load did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub cluster: String,
+    pub engine: String,
+    pub nodes: Vec<String>,
+    pub results: Vec<NodeResult>,
+}
+
+impl LoadReport {
+    pub fn failed(&self) -> Vec<&NodeResult> {
+        self.results
+            .iter()
+            .filter(|r| r.action == Action::Failed)
+            .collect()
+    }
+}
+
+/// One thing to load: an engine image or an archive file.
+#[derive(Debug, Clone)]
+struct Item {
+    label: String,
+    /// (containerd name, image ID) pairs that must be on every node afterwards.
+    wants: Vec<(String, String)>,
+    source: ItemSource,
+}
+
+#[derive(Debug, Clone)]
+enum ItemSource {
+    Engine(String),
+    File(PathBuf),
+}
+
+/// An archive file and the images its table of contents names.
+type Archive = (PathBuf, Vec<ArchiveImage>);
+
+/// Parses the image names and reads the archives' tables of contents (no engine needed).
+fn items_from(opts: &LoadOptions) -> Result<(Vec<ImageName>, Vec<Archive>), CliError> {
+    if opts.images.is_empty() && opts.archives.is_empty() {
+        return Err(CliError::usage(
+            "nothing to load: name one or more IMAGEs, or --archive FILE",
+        ));
+    }
+    let mut names: Vec<ImageName> = Vec::new();
+    for i in &opts.images {
+        let n = ImageName::parse(i)?;
+        if !names.iter().any(|m| m.node == n.node) {
+            names.push(n);
+        }
+    }
+    let mut archives = Vec::new();
+    for p in &opts.archives {
+        archives.push((p.clone(), source::archive_images(p)?));
+    }
+    Ok((names, archives))
+}
+
+/// The cluster's nodes, or the "no nodes" error listing the clusters that exist.
+pub async fn find_nodes(
+    engine: &Engine,
+    cluster: &str,
+    only: &[String],
+) -> Result<Vec<Node>, CliError> {
+    let found = nodes::list(&engine.client, cluster).await?;
+    if found.is_empty() {
+        let here = nodes::clusters(&engine.client).await?;
+        let other = other_engine(engine).await;
+        let elsewhere = other.as_ref().map(|(desc, c)| (desc.as_str(), c));
+        return Err(CliError::failure(nodes::no_nodes_message(
+            cluster,
+            &describe(engine),
+            &here,
+            elsewhere,
+        )));
+    }
+    nodes::restrict(found, only, cluster)
+}
+
+/// The clusters of the other engine kind, when one answers (for the "wrong engine" hint).
+async fn other_engine(engine: &Engine) -> Option<(String, std::collections::BTreeSet<String>)> {
+    use e2e_engine::{EngineChoice, Flavor};
+    let choice = match engine.flavor {
+        Flavor::Docker => EngineChoice::Podman,
+        Flavor::Podman => EngineChoice::Docker,
+    };
+    let other = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        e2e_engine::connect(choice, None),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    if other.endpoint == engine.endpoint {
+        return None;
+    }
+    let c = nodes::clusters(&other.client).await.ok()?;
+    Some((describe(&other), c))
+}
+
+pub fn describe(engine: &Engine) -> String {
+    format!(
+        "{} {} at {}",
+        engine.flavor, engine.version, engine.endpoint
+    )
+}
+
+/// Reads every node's images (two `ctr` calls per node, all nodes at once).
+pub async fn node_images(docker: &Docker, node: &Node) -> Result<NodeImages, String> {
+    if node.state != "running" {
+        return Err(format!(
+            "node container is not running (state: {}); start the cluster or recreate it",
+            node.state
+        ));
+    }
+    let (ls_cmd, content_cmd) = (containerd::images_ls_cmd(), containerd::content_ls_cmd());
+    let (ls, content) = tokio::join!(
+        exec::run(docker, &node.name, &ls_cmd),
+        exec::run(docker, &node.name, &content_cmd)
+    );
+    let ls = ls?;
+    if !ls.ok() {
+        return Err(format!("`ctr images ls` failed: {}", ls.message()));
+    }
+    let content = content?;
+    if !content.ok() {
+        return Err(format!("`ctr content ls` failed: {}", content.message()));
+    }
+    Ok(NodeImages::parse(&ls.stdout, &content.stdout))
+}
+
+/// What one node needs for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Need {
+    Nothing,
+    /// (existing name, new name) pairs.
+    Retag(Vec<(String, String)>),
+    Import,
+}
+
+fn need(state: &NodeImages, item: &Item, force: bool) -> Need {
+    if force || item.wants.is_empty() {
+        return Need::Import;
+    }
+    let mut retags = Vec::new();
+    for (name, id) in &item.wants {
+        if state.has(name, id) {
+            continue;
+        }
+        match state.other_name_with(id, name) {
+            Some(src) => retags.push((src.to_string(), name.clone())),
+            None => return Need::Import,
+        }
+    }
+    if retags.is_empty() {
+        Need::Nothing
+    } else {
+        Need::Retag(retags)
+    }
+}
+
+async fn retag(docker: &Docker, node: &str, pairs: &[(String, String)]) -> Result<(), String> {
+    for (src, dst) in pairs {
+        let o = exec::run(docker, node, &containerd::tag_cmd(src, dst)).await?;
+        if !o.ok() {
+            return Err(format!(
+                "`ctr images tag {src} {dst}` failed: {}",
+                o.message()
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn detect_snapshotter(docker: &Docker, node: &str, rep: &Reporter) -> String {
+    match exec::run(docker, node, &containerd::config_dump_cmd()).await {
+        Ok(o) if o.ok() => match containerd::snapshotter_from_config(&o.stdout) {
+            Ok(s) => s,
+            Err(e) => {
+                rep.warn(format!("{node}: {e}; using overlayfs"));
+                "overlayfs".into()
+            }
+        },
+        Ok(o) => {
+            rep.warn(format!(
+                "{node}: `containerd config dump` failed ({}); using overlayfs",
+                o.message()
+            ));
+            "overlayfs".into()
+        }
+        Err(e) => {
+            rep.warn(format!(
+                "{node}: `containerd config dump` failed ({e}); using overlayfs"
+            ));
+            "overlayfs".into()
+        }
+    }
+}
+
+/// Loads everything `opts` names into the cluster's nodes. Per-node failures are rows of the
+/// report (the caller exits 1 on them); setup problems (no nodes, image not in the engine)
+/// are errors.
+pub async fn load(
+    engine: &Engine,
+    opts: &LoadOptions,
+    rep: &Reporter,
+) -> Result<LoadReport, CliError> {
+    let (names, archives) = items_from(opts)?;
+    let docker = &engine.client;
+    let all_nodes = find_nodes(engine, &opts.cluster, &opts.nodes).await?;
+
+    // Images must exist in the engine; name every missing one at once.
+    let ids = join_all(
+        names
+            .iter()
+            .map(|n| source::engine_image_id(docker, &n.engine)),
+    )
+    .await;
+    let mut items = Vec::new();
+    let mut missing = Vec::new();
+    for (n, id) in names.iter().zip(ids) {
+        match id {
+            Ok(Some(id)) => items.push(Item {
+                label: n.given.clone(),
+                wants: vec![(n.node.clone(), id)],
+                source: ItemSource::Engine(n.engine.clone()),
+            }),
+            Ok(None) => missing.push(n.given.clone()),
+            Err(e) => {
+                return Err(CliError::failure(format!(
+                    "asking {} for image `{}` failed: {e}",
+                    describe(engine),
+                    n.given
+                )))
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let sub = missing
+            .iter()
+            .any(|m| matches!(m.as_str(), "images" | "load" | "completions"));
+        return Err(CliError::failure(format!(
+            "image {} not in the engine ({}); build it with image-build (or check the name and tag; \
+             `{} images` lists what it has){}",
+            nodes::list_quoted(missing.iter().map(String::as_str)),
+            describe(engine),
+            engine.flavor,
+            if sub {
+                ". Subcommands come first: `kind-load images --cluster NAME ...`"
+            } else {
+                ""
+            }
+        )));
+    }
+    for (path, imgs) in archives {
+        items.push(Item {
+            label: path.display().to_string(),
+            wants: imgs
+                .iter()
+                .flat_map(|i| i.names.iter().map(|n| (n.clone(), i.id.clone())))
+                .collect(),
+            source: ItemSource::File(path),
+        });
+    }
+
+    let mut report = LoadReport {
+        cluster: opts.cluster.clone(),
+        engine: describe(engine),
+        nodes: all_nodes.iter().map(|n| n.name.clone()).collect(),
+        results: Vec::new(),
+    };
+
+    // What each node holds now.
+    let t0 = Instant::now();
+    let states = join_all(all_nodes.iter().map(|n| node_images(docker, n))).await;
+    let query_secs = t0.elapsed().as_secs_f64();
+    let mut state: BTreeMap<String, Result<NodeImages, String>> = all_nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .zip(states)
+        .collect();
+    for (node, s) in &state {
+        if let Err(e) = s {
+            rep.warn(format!("{node}: cannot read its images: {e}"));
+        }
+    }
+    let mut snapshotters: HashMap<String, String> = HashMap::new();
+
+    for item in &items {
+        let first_row = report.results.len();
+        let names: Vec<String> = item.wants.iter().map(|(n, _)| n.clone()).collect();
+        let row = |node: &str, action, bytes, seconds, error| NodeResult {
+            node: node.to_string(),
+            image: item.label.clone(),
+            names: names.clone(),
+            action,
+            bytes,
+            seconds,
+            error,
+        };
+        let mut import_nodes: Vec<&Node> = Vec::new();
+        let mut retag_nodes: Vec<(&Node, Vec<(String, String)>)> = Vec::new();
+        for node in &all_nodes {
+            match &state[&node.name] {
+                Err(e) => report.results.push(row(
+                    &node.name,
+                    Action::Failed,
+                    0,
+                    query_secs,
+                    Some(e.clone()),
+                )),
+                Ok(s) => match need(s, item, opts.force) {
+                    Need::Nothing => report.results.push(row(
+                        &node.name,
+                        Action::AlreadyPresent,
+                        0,
+                        query_secs,
+                        None,
+                    )),
+                    Need::Retag(p) => retag_nodes.push((node, p)),
+                    Need::Import => import_nodes.push(node),
+                },
+            }
+        }
+        if import_nodes.is_empty() && retag_nodes.is_empty() {
+            rep.info(format!(
+                "{}: already present on all {} node(s); nothing to do",
+                item.label,
+                all_nodes.len()
+            ));
+            continue;
+        }
+
+        // Re-tags (all nodes at once).
+        let retag_results = join_all(retag_nodes.iter().map(|(node, pairs)| async move {
+            let t = Instant::now();
+            let r = retag(docker, &node.name, pairs).await;
+            (node, r, t.elapsed().as_secs_f64())
+        }))
+        .await;
+        let mut touched: Vec<(&Node, Action, u64, f64)> = Vec::new();
+        for (node, r, secs) in retag_results {
+            match r {
+                Ok(()) => {
+                    rep.info(format!(
+                        "{}: {}: re-tagged (image ID already there)",
+                        item.label, node.name
+                    ));
+                    touched.push((node, Action::Retagged, 0, secs));
+                }
+                Err(e) => {
+                    // kind falls back to a full load when a re-tag fails; so do we.
+                    rep.warn(format!(
+                        "{}: {}: {e}; importing instead",
+                        item.label, node.name
+                    ));
+                    import_nodes.push(node);
+                }
+            }
+        }
+
+        // Imports: one export, fanned out.
+        if !import_nodes.is_empty() {
+            let wanted_snap: Vec<&Node> = import_nodes
+                .iter()
+                .copied()
+                .filter(|n| opts.snapshotter.is_none() && !snapshotters.contains_key(&n.name))
+                .collect();
+            let found = join_all(
+                wanted_snap
+                    .iter()
+                    .map(|n| detect_snapshotter(docker, &n.name, rep)),
+            )
+            .await;
+            for (n, s) in wanted_snap.iter().zip(found) {
+                rep.detail(format!("{}: snapshotter {s}", n.name));
+                snapshotters.insert(n.name.clone(), s);
+            }
+            rep.info(format!(
+                "{}: importing into {} node(s): {}",
+                item.label,
+                import_nodes.len(),
+                import_nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let stream: ByteStream = match &item.source {
+                ItemSource::Engine(name) => {
+                    let platform = match &opts.platforms {
+                        Platforms::One(p) => Some(p.as_str()),
+                        _ => None,
+                    };
+                    source::export(docker, name, platform)
+                }
+                ItemSource::File(p) => source::file_stream(p.clone()),
+            };
+            let (txs, rxs) = fanout::channels(import_nodes.len());
+            let t = Instant::now();
+            let tasks: Vec<_> = import_nodes
+                .iter()
+                .zip(rxs)
+                .map(|(node, rx)| {
+                    let docker = docker.clone();
+                    let name = node.name.clone();
+                    let snap = opts
+                        .snapshotter
+                        .clone()
+                        .or_else(|| snapshotters.get(&node.name).cloned())
+                        .unwrap_or_else(|| "overlayfs".into());
+                    let cmd = containerd::import_cmd(&snap, &opts.platforms);
+                    tokio::spawn(async move {
+                        let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx)).await;
+                        (r, t.elapsed().as_secs_f64())
+                    })
+                })
+                .collect();
+            let fanned = fanout::fan_out(stream, txs).await;
+            let outcomes = join_all(tasks).await;
+            for (node, outcome) in import_nodes.iter().zip(outcomes) {
+                let (r, secs) = outcome.unwrap_or_else(|e| (Err(format!("task failed: {e}")), 0.0));
+                match (r, &fanned.source_error) {
+                    (_, Some(src)) => report.results.push(row(
+                        &node.name,
+                        Action::Failed,
+                        0,
+                        secs,
+                        Some(format!("reading the image from its source failed: {src}")),
+                    )),
+                    (Ok((o, written)), None) if o.ok() && written == fanned.bytes => {
+                        rep.detail(format!("{}: ctr: {}", node.name, o.stdout.trim()));
+                        touched.push((node, Action::Loaded, written, secs));
+                    }
+                    (Ok((o, written)), None) => report.results.push(row(
+                        &node.name,
+                        Action::Failed,
+                        written,
+                        secs,
+                        Some(format!(
+                            "`ctr images import` failed (exit {}): {}",
+                            o.exit_code,
+                            o.message()
+                        )),
+                    )),
+                    (Err(e), None) => report.results.push(row(
+                        &node.name,
+                        Action::Failed,
+                        0,
+                        secs,
+                        Some(format!("`ctr images import` failed: {e}")),
+                    )),
+                }
+            }
+            rep.info(format!(
+                "{}: streamed {} to {} node(s) in {:.2} s",
+                item.label,
+                human_bytes(fanned.bytes),
+                import_nodes.len(),
+                t.elapsed().as_secs_f64()
+            ));
+        }
+
+        // Verify: every touched node lists every wanted name with the wanted ID; a name that
+        // is missing while the ID is there (Podman's short names) is re-tagged.
+        let fresh = join_all(touched.iter().map(|(n, ..)| node_images(docker, n))).await;
+        for ((node, action, bytes, secs), s) in touched.into_iter().zip(fresh) {
+            let verdict = match &s {
+                Err(e) => Err(format!("verifying failed: {e}")),
+                Ok(s) => verify(docker, &node.name, s, item).await,
+            };
+            match verdict {
+                Ok(()) => report
+                    .results
+                    .push(row(&node.name, action, bytes, secs, None)),
+                Err(e) => {
+                    report
+                        .results
+                        .push(row(&node.name, Action::Failed, bytes, secs, Some(e)))
+                }
+            }
+            if let Ok(s) = s {
+                state.insert(node.name.clone(), Ok(s));
+            }
+        }
+        // Rows in node order.
+        let order = |n: &str| {
+            all_nodes
+                .iter()
+                .position(|x| x.name == n)
+                .unwrap_or(usize::MAX)
+        };
+        report.results[first_row..].sort_by_key(|r| order(&r.node));
+        if item.wants.is_empty() {
+            rep.warn(format!(
+                "{}: the archive names no image (no RepoTags), so the nodes cannot be checked for it",
+                item.label
+            ));
+        }
+    }
+    Ok(report)
+}
+
+async fn verify(docker: &Docker, node: &str, s: &NodeImages, item: &Item) -> Result<(), String> {
+    let mut retags = Vec::new();
+    for (name, id) in &item.wants {
+        if s.has(name, id) {
+            continue;
+        }
+        if let Some(src) = s.other_name_with(id, name) {
+            retags.push((src.to_string(), name.clone()));
+        } else if s.names.contains_key(name) {
+            return Err(format!(
+                "after loading, `{name}` in the node is not image {id} (it is {})",
+                s.config_ids(name).join(", ")
+            ));
+        } else {
+            return Err(format!(
+                "after loading, the node does not list `{name}` (image {id}); `kind-load images` shows what it holds"
+            ));
+        }
+    }
+    if retags.is_empty() {
+        return Ok(());
+    }
+    retag(docker, node, &retags).await?;
+    let after = exec::run(docker, node, &containerd::images_ls_cmd()).await?;
+    let listed = containerd::parse_images_ls(&after.stdout);
+    for (_, dst) in &retags {
+        if !listed.contains_key(dst) {
+            return Err(format!("after re-tagging, the node does not list `{dst}`"));
+        }
+    }
+    Ok(())
+}
+
+/// `104.9 MB`
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// One node's images, for `kind-load images`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeListing {
+    pub node: String,
+    pub role: String,
+    pub images: Vec<ListedImage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedImage {
+    pub name: String,
+    /// The manifest or index digest containerd lists.
+    pub digest: String,
+    /// Config digest(s): what the engine calls the image ID.
+    pub ids: Vec<String>,
+}
+
+/// What each node holds.
+pub async fn list_images(
+    engine: &Engine,
+    cluster: &str,
+    only: &[String],
+) -> Result<Vec<NodeListing>, CliError> {
+    let all = find_nodes(engine, cluster, only).await?;
+    let states = join_all(all.iter().map(|n| node_images(&engine.client, n))).await;
+    Ok(all
+        .into_iter()
+        .zip(states)
+        .map(|(n, s)| match s {
+            Ok(s) => NodeListing {
+                images: s
+                    .names
+                    .iter()
+                    .map(|(name, digest)| ListedImage {
+                        name: name.clone(),
+                        digest: digest.clone(),
+                        ids: s.config_ids(name),
+                    })
+                    .collect(),
+                node: n.name,
+                role: n.role,
+                error: None,
+            },
+            Err(e) => NodeListing {
+                node: n.name,
+                role: n.role,
+                images: Vec::new(),
+                error: Some(e),
+            },
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> NodeImages {
+        let m = "1".repeat(64);
+        NodeImages::parse(
+            &format!("REF TYPE DIGEST SIZE PLATFORMS LABELS\nlocalhost/a:1 application/vnd.oci.image.manifest.v1+json sha256:{m} 1.0 KiB linux/amd64 -\n"),
+            &format!("sha256:{m}\t1kB\t1 minute\tcontainerd.io/gc.ref.content.config=sha256:{}\n", "a".repeat(64)),
+        )
+    }
+
+    fn item(wants: &[(&str, &str)]) -> Item {
+        Item {
+            label: "x".into(),
+            wants: wants
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            source: ItemSource::Engine("x".into()),
+        }
+    }
+
+    #[test]
+    fn decides_skip_retag_or_import() {
+        let id = format!("sha256:{}", "a".repeat(64));
+        let s = state();
+        assert_eq!(
+            need(&s, &item(&[("localhost/a:1", &id)]), false),
+            Need::Nothing
+        );
+        assert_eq!(
+            need(&s, &item(&[("localhost/a:1", &id)]), true),
+            Need::Import
+        );
+        assert_eq!(
+            need(&s, &item(&[("localhost/a:2", &id)]), false),
+            Need::Retag(vec![("localhost/a:1".into(), "localhost/a:2".into())])
+        );
+        assert_eq!(
+            need(&s, &item(&[("localhost/a:1", "sha256:other")]), false),
+            Need::Import
+        );
+        assert_eq!(need(&s, &item(&[]), false), Need::Import);
+    }
+
+    #[test]
+    fn nothing_to_load_is_a_usage_error() {
+        let e = items_from(&LoadOptions::default()).unwrap_err();
+        assert_eq!(e.code, 2);
+        let e = items_from(&LoadOptions {
+            images: vec!["Bad:1".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.code, 2);
+    }
+
+    #[test]
+    fn duplicate_images_are_loaded_once() {
+        let (names, _) = items_from(&LoadOptions {
+            images: vec!["app:1".into(), "docker.io/library/app:1".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(104_857_600), "104.9 MB");
+        assert_eq!(human_bytes(512), "512 B");
+    }
+}

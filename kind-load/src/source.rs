@@ -1,0 +1,421 @@
+//! Where image bytes come from: the engine's export (`docker save` format, streamed) or an
+//! existing archive file (streamed from disk). Neither touches a temporary file.
+
+use crate::exec::engine_error;
+use crate::names;
+use bollard::Docker;
+use bytes::{Bytes, BytesMut};
+use e2e_core::CliError;
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncReadExt;
+
+/// Chunks handed to the nodes are at least this big (fewer, larger writes into each exec).
+pub const CHUNK: usize = 256 * 1024;
+
+/// A byte stream of an image archive.
+pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// The engine's image ID (config digest) for `name`, or None when the engine does not have it.
+pub async fn engine_image_id(docker: &Docker, name: &str) -> Result<Option<String>, String> {
+    match docker.inspect_image(name).await {
+        Ok(i) => Ok(i.id),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(engine_error(&e)),
+    }
+}
+
+/// `GET /images/{name}/get`, optionally for one platform (Docker API 1.48+ only; older
+/// engines ignore the parameter, and `ctr import --platform` filters instead).
+pub fn export(docker: &Docker, name: &str, platform: Option<&str>) -> ByteStream {
+    let docker = match platform.and_then(platform_query) {
+        Some(q) => docker.clone().with_request_modifier(move |mut req| {
+            let uri = req.uri().to_string();
+            if uri.contains("/images/") && uri.contains("/get") {
+                let sep = if uri.contains('?') { '&' } else { '?' };
+                if let Ok(u) = format!("{uri}{sep}platform={q}").parse() {
+                    *req.uri_mut() = u;
+                }
+            }
+            req
+        }),
+        None => docker.clone(),
+    };
+    let name = name.to_string();
+    let s = docker
+        .export_image(&name)
+        .map(|r| r.map_err(|e| engine_error(&e)));
+    coalesce(s)
+}
+
+/// `linux/arm64/v8` -> URL-encoded JSON `{"os":"linux","architecture":"arm64","variant":"v8"}`.
+pub fn platform_query(p: &str) -> Option<String> {
+    let mut parts = p.split('/');
+    let os = parts.next().filter(|s| !s.is_empty())?;
+    let arch = parts.next().filter(|s| !s.is_empty())?;
+    let mut json = serde_json::json!({"os": os, "architecture": arch});
+    if let Some(v) = parts.next().filter(|s| !s.is_empty()) {
+        json["variant"] = v.into();
+    }
+    let text = json.to_string();
+    let mut enc = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Some(enc)
+}
+
+/// Joins small chunks into ones of at least [`CHUNK`] bytes (engines send 4-32 KiB pieces).
+pub fn coalesce<S>(s: S) -> ByteStream
+where
+    S: Stream<Item = Result<Bytes, String>> + Send + 'static,
+{
+    let s = Box::pin(s);
+    Box::pin(futures_util::stream::unfold(
+        (s, BytesMut::new(), false),
+        |(mut s, mut buf, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match s.next().await {
+                    Some(Ok(b)) => {
+                        if buf.is_empty() && b.len() >= CHUNK {
+                            return Some((Ok(b), (s, buf, false)));
+                        }
+                        buf.extend_from_slice(&b);
+                        if buf.len() >= CHUNK {
+                            let out = buf.split().freeze();
+                            return Some((Ok(out), (s, buf, false)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (s, buf, true))),
+                    None => {
+                        if buf.is_empty() {
+                            return None;
+                        }
+                        let out = buf.split().freeze();
+                        return Some((Ok(out), (s, buf, true)));
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// Streams a file in [`CHUNK`]-sized pieces.
+pub fn file_stream(path: PathBuf) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(
+        (None::<tokio::fs::File>, path, false),
+        |(file, path, done)| async move {
+            if done {
+                return None;
+            }
+            let mut file = match file {
+                Some(f) => f,
+                None => match tokio::fs::File::open(&path).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return Some((Err(format!("{}: {e}", path.display())), (None, path, true)))
+                    }
+                },
+            };
+            let mut buf = BytesMut::with_capacity(CHUNK);
+            while buf.len() < CHUNK {
+                match file.read_buf(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Some((Err(format!("{}: {e}", path.display())), (None, path, true)))
+                    }
+                }
+            }
+            if buf.is_empty() {
+                None
+            } else {
+                Some((Ok(buf.freeze()), (Some(file), path, false)))
+            }
+        },
+    ))
+}
+
+/// An image inside an archive: its containerd name(s) and ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveImage {
+    pub names: Vec<String>,
+    pub id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct OciIndex {
+    #[serde(default)]
+    manifests: Vec<OciDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct OciDescriptor {
+    digest: String,
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
+}
+
+/// Reads an archive's table of contents (`manifest.json` of `docker save`/`podman save`, or an
+/// OCI layout's `index.json`) by walking the tar headers and seeking over the contents.
+pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
+    let fail = |why: String| {
+        CliError::failure(format!(
+            "archive {}: {why}; expected a `docker save`/`podman save` tar or an OCI layout tar",
+            path.display()
+        ))
+    };
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| CliError::failure(format!("cannot open archive {}: {e}", path.display())))?;
+    let mut manifest = None;
+    let mut index = None;
+    walk_tar(
+        &mut f,
+        |name, _size| matches!(name, "manifest.json" | "index.json"),
+        |name, data| {
+            if name == "manifest.json" {
+                manifest = Some(data);
+            } else {
+                index = Some(data);
+            }
+        },
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    if let Some(m) = manifest {
+        let entries: Vec<DockerManifestEntry> =
+            serde_json::from_slice(&m).map_err(|e| fail(format!("bad manifest.json: {e}")))?;
+        return Ok(entries
+            .into_iter()
+            .map(|e| ArchiveImage {
+                names: e
+                    .repo_tags
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| names::normalize_full(t))
+                    .collect(),
+                id: config_id(&e.config),
+            })
+            .collect());
+    }
+    if let Some(i) = index {
+        let idx: OciIndex =
+            serde_json::from_slice(&i).map_err(|e| fail(format!("bad index.json: {e}")))?;
+        return Ok(idx
+            .manifests
+            .into_iter()
+            .map(|d| ArchiveImage {
+                names: d
+                    .annotations
+                    .get("io.containerd.image.name")
+                    .or_else(|| d.annotations.get("org.opencontainers.image.ref.name"))
+                    .filter(|n| n.contains('/') || n.contains(':'))
+                    .map(|n| vec![names::normalize_full(n)])
+                    .unwrap_or_default(),
+                id: d.digest,
+            })
+            .collect());
+    }
+    Err(fail("no manifest.json or index.json in it".into()))
+}
+
+/// `blobs/sha256/<hex>` or `<hex>.json` -> `sha256:<hex>`.
+fn config_id(config: &str) -> String {
+    let base = config.rsplit('/').next().unwrap_or(config);
+    let hex = base.strip_suffix(".json").unwrap_or(base);
+    format!("sha256:{hex}")
+}
+
+/// Walks a tar's headers; for each regular file `want(name, size)` accepts, reads its data
+/// and passes it to `got`. Other contents are skipped with a seek.
+fn walk_tar<R: Read + Seek>(
+    r: &mut R,
+    mut want: impl FnMut(&str, u64) -> bool,
+    mut got: impl FnMut(&str, Vec<u8>),
+) -> std::io::Result<()> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut header = [0u8; 512];
+    let mut long_name: Option<String> = None;
+    loop {
+        if let Err(e) = r.read_exact(&mut header) {
+            return if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        if header.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        let size = tar_size(&header[124..136]).ok_or_else(|| bad("not a tar file"))?;
+        let kind = header[156];
+        let mut name = match long_name.take() {
+            Some(n) => n,
+            None => {
+                let n = cstr(&header[0..100]);
+                let prefix = if &header[257..262] == b"ustar" {
+                    cstr(&header[345..500])
+                } else {
+                    String::new()
+                };
+                if prefix.is_empty() {
+                    n
+                } else {
+                    format!("{prefix}/{n}")
+                }
+            }
+        };
+        if let Some(stripped) = name.strip_prefix("./") {
+            name = stripped.to_string();
+        }
+        let padded = size.div_ceil(512) * 512;
+        if kind == b'L' {
+            let mut data = vec![0u8; size as usize];
+            r.read_exact(&mut data)?;
+            r.seek(SeekFrom::Current((padded - size) as i64))?;
+            long_name = Some(cstr(&data));
+            continue;
+        }
+        if (kind == b'0' || kind == 0) && want(&name, size) {
+            let mut data = vec![0u8; size as usize];
+            r.read_exact(&mut data)?;
+            r.seek(SeekFrom::Current((padded - size) as i64))?;
+            got(&name, data);
+        } else {
+            r.seek(SeekFrom::Current(padded as i64))?;
+        }
+    }
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Octal size field, or GNU base-256 for large files.
+fn tar_size(f: &[u8]) -> Option<u64> {
+    if f[0] & 0x80 != 0 {
+        let mut v: u64 = (f[0] & 0x7f) as u64;
+        for &b in &f[1..] {
+            v = v.checked_mul(256)?.checked_add(b as u64)?;
+        }
+        return Some(v);
+    }
+    let s = cstr(f);
+    let s = s.trim();
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        let size = format!("{:011o}", data.len());
+        h[124..135].copy_from_slice(size.as_bytes());
+        h[156] = b'0';
+        h[257..262].copy_from_slice(b"ustar");
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    #[test]
+    fn reads_docker_save_manifest() {
+        let id = "ab".repeat(32);
+        let mut t = Vec::new();
+        tar_entry(
+            &mut t,
+            &format!("{}/layer.tar", "c".repeat(64)),
+            &[7u8; 3000],
+        );
+        tar_entry(&mut t, &format!("{id}.json"), b"{}");
+        let m = format!(
+            r#"[{{"Config":"{id}.json","RepoTags":["localhost/app:1","app:2"],"Layers":["x/layer.tar"]}}]"#
+        );
+        tar_entry(&mut t, "manifest.json", m.as_bytes());
+        t.extend_from_slice(&[0u8; 1024]);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, &t).unwrap();
+        let imgs = archive_images(&p).unwrap();
+        assert_eq!(
+            imgs,
+            vec![ArchiveImage {
+                names: vec!["localhost/app:1".into(), "docker.io/library/app:2".into()],
+                id: format!("sha256:{id}"),
+            }]
+        );
+    }
+
+    #[test]
+    fn reads_oci_index_and_rejects_other_files() {
+        let mut t = Vec::new();
+        let idx = r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:0123","annotations":{"io.containerd.image.name":"localhost:5000/app:v1","org.opencontainers.image.ref.name":"v1"}}]}"#;
+        tar_entry(&mut t, "./index.json", idx.as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.tar");
+        std::fs::write(&p, &t).unwrap();
+        let imgs = archive_images(&p).unwrap();
+        assert_eq!(imgs[0].names, vec!["localhost:5000/app:v1".to_string()]);
+        assert_eq!(imgs[0].id, "sha256:0123");
+
+        let q = dir.path().join("not.tar");
+        std::fs::write(&q, b"hello").unwrap();
+        let e = archive_images(&q).unwrap_err();
+        assert!(e.message.contains("no manifest.json"), "{}", e.message);
+        let e = archive_images(&dir.path().join("missing.tar")).unwrap_err();
+        assert!(e.message.contains("cannot open archive"), "{}", e.message);
+    }
+
+    #[test]
+    fn platform_query_is_url_encoded_json() {
+        assert_eq!(
+            platform_query("linux/arm64/v8").unwrap(),
+            "%7B%22architecture%22%3A%22arm64%22%2C%22os%22%3A%22linux%22%2C%22variant%22%3A%22v8%22%7D"
+        );
+        assert!(platform_query("linux").is_none());
+    }
+
+    #[tokio::test]
+    async fn coalesces_small_chunks_and_streams_files() {
+        let small = futures_util::stream::iter(
+            (0..100).map(|_| Ok::<_, String>(Bytes::from(vec![1u8; 10 * 1024]))),
+        );
+        let sizes: Vec<usize> = coalesce(small).map(|c| c.unwrap().len()).collect().await;
+        assert_eq!(sizes.iter().sum::<usize>(), 100 * 10 * 1024);
+        assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= CHUNK));
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![9u8; CHUNK * 2 + 5]).unwrap();
+        let sizes: Vec<usize> = file_stream(p).map(|c| c.unwrap().len()).collect().await;
+        assert_eq!(sizes, vec![CHUNK, CHUNK, 5]);
+        let e: Vec<_> = file_stream(dir.path().join("nope")).collect().await;
+        assert!(e[0].as_ref().unwrap_err().contains("nope"));
+    }
+}

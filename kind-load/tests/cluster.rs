@@ -1,0 +1,460 @@
+//! kind-load against the testbed's real fixture clusters (containerd nodes in dockerd and in
+//! Podman). Every assertion about a node is made with `ctr` through `docker exec`, not with
+//! the code under test.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kind-load");
+
+/// Runs the real binary with a clean environment for our variables.
+fn kind_load(host: &str, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KIND_") || k.starts_with("E2E_ENGINE") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args).arg("--host").arg(host).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "kind-load failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+fn fixture() -> Option<(String, String, Vec<String>)> {
+    let tb = e2e_testbed::require(&["DOCKER_HOST", "E2E_KIND_CLUSTER"])?;
+    let host = tb.get("DOCKER_HOST").to_string();
+    let cluster = tb.get("E2E_KIND_CLUSTER").to_string();
+    let nodes = cluster_nodes(&host, &cluster);
+    assert_eq!(
+        nodes.len(),
+        3,
+        "fixture cluster {cluster} should have 3 nodes: {nodes:?}"
+    );
+    Some((host, cluster, nodes))
+}
+
+#[test]
+fn loads_one_and_then_several_images_into_every_node() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let a = format!("localhost/{}:v1", unique("kl-one"));
+    let b = format!("localhost/{}:v1", unique("kl-two"));
+    let c = format!("{}:v2", unique("kl-hub"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![a.clone(), b.clone(), format!("docker.io/library/{c}")];
+    for i in [&a, &b, &c] {
+        build_image(&host, i, 300_000);
+        clean.engine_images.push((host.clone(), i.clone()));
+    }
+
+    // One image.
+    let out = ok(&kind_load(&host, &["--cluster", &cluster, &a]));
+    let r = rows(&out, &a);
+    assert_eq!(r.len(), 3, "{out}");
+    for (row, node) in r.iter().zip(&nodes) {
+        assert_eq!(row[0], node.as_str());
+        assert_eq!(row[2], "loaded", "{out}");
+        assert!(row[3].parse::<u64>().unwrap() > 300_000, "{out}");
+    }
+    for n in &nodes {
+        assert!(node_names(&host, n).contains(&a), "{n} lacks {a}");
+    }
+
+    // Several in one call: the first is already there, the others are loaded.
+    let out = ok(&kind_load(&host, &["-n", &cluster, &a, &b, &c]));
+    assert!(
+        rows(&out, &a).iter().all(|r| r[2] == "already-present"),
+        "{out}"
+    );
+    assert_eq!(rows(&out, &b).len(), 3);
+    assert!(rows(&out, &b).iter().all(|r| r[2] == "loaded"), "{out}");
+    assert!(rows(&out, &c).iter().all(|r| r[2] == "loaded"), "{out}");
+    for n in &nodes {
+        let names = node_names(&host, n);
+        assert!(names.contains(&a) && names.contains(&b), "{n}: {names:?}");
+        // a Docker Hub style name is stored as containerd normalises it
+        assert!(
+            names.contains(&format!("docker.io/library/{c}")),
+            "{n}: {names:?}"
+        );
+    }
+
+    // `images` lists what every node holds, with the engine's image ID.
+    let out = ok(&kind_load(&host, &["images", "--cluster", &cluster]));
+    let id = image_id(&host, &b);
+    for n in &nodes {
+        assert!(out.contains(&format!("{n} {b} {id}")), "{out}");
+    }
+}
+
+#[test]
+fn second_load_skips_and_a_new_tag_only_retags() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let repo = format!("localhost/{}", unique("kl-skip"));
+    let (t1, t2) = (format!("{repo}:t1"), format!("{repo}:t2"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![t1.clone(), t2.clone()];
+    build_image(&host, &t1, 200_000);
+    clean.engine_images.push((host.clone(), t1.clone()));
+    ok(&kind_load(&host, &["-n", &cluster, &t1]));
+
+    let o = kind_load(&host, &["-n", &cluster, &t1]);
+    let out = ok(&o);
+    let r = rows(&out, &t1);
+    assert_eq!(r.len(), 3);
+    assert!(
+        r.iter().all(|r| r[2] == "already-present" && r[3] == "0"),
+        "{out}"
+    );
+    assert!(
+        text(&o.stderr).contains("already present on all 3 node(s)"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Same image ID under a new tag: re-tag only, nothing streamed (JSON report this time).
+    docker(&host, &["tag", &t1, &t2]);
+    clean.engine_images.push((host.clone(), t2.clone()));
+    let out = ok(&kind_load(&host, &["-n", &cluster, "--json", &t2]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{out}");
+    for r in results {
+        assert_eq!(r["action"], "re-tagged", "{out}");
+        assert_eq!(r["bytes"], 0, "{out}");
+        assert_eq!(r["names"][0], t2.as_str());
+    }
+    let id = image_id(&host, &t1);
+    for n in &nodes {
+        let imgs = node_images(&host, n);
+        let target = |name: &str| imgs.iter().find(|(x, _)| x == name).map(|(_, t)| t.clone());
+        assert!(target(&t2).is_some(), "{n} lacks {t2}");
+        assert_eq!(target(&t1), target(&t2), "{n}: both tags name one image");
+    }
+    // and the engine's ID is what the node lists for it
+    let out = ok(&kind_load(
+        &host,
+        &["images", "-n", &cluster, "--nodes", &nodes[1]],
+    ));
+    assert!(out.contains(&format!("{} {t2} {id}", nodes[1])), "{out}");
+    assert!(
+        !out.contains(&nodes[0]),
+        "--nodes restricts the listing: {out}"
+    );
+}
+
+#[test]
+fn localhost_and_registry_port_names_keep_their_names() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let u = unique("kl-names");
+    let local = format!("localhost/{u}:e2e");
+    let port = format!("localhost:5000/team/{u}:v1.2");
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![local.clone(), port.clone()];
+    for i in [&local, &port] {
+        build_image(&host, i, 100_000);
+        clean.engine_images.push((host.clone(), i.clone()));
+    }
+    // Load into one node only (--nodes), then the rest.
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--nodes", &nodes[2], &local, &port],
+    ));
+    assert_eq!(rows(&out, &local).len(), 1, "{out}");
+    assert!(node_names(&host, &nodes[2]).contains(&port));
+    assert!(!node_names(&host, &nodes[0]).contains(&port));
+    let out = ok(&kind_load(&host, &["-n", &cluster, &local, &port]));
+    for n in &nodes {
+        let names = node_names(&host, n);
+        assert!(names.contains(&local), "{n}: {names:?}");
+        assert!(names.contains(&port), "{n}: {names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|x| x.starts_with("docker.io/") && x.contains(&u)),
+            "{names:?}"
+        );
+    }
+    assert!(
+        rows(&out, &port).iter().any(|r| r[2] == "already-present"),
+        "{out}"
+    );
+}
+
+#[test]
+fn podman_localhost_image_loads_into_the_podman_cluster_under_that_name() {
+    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_PODMAN_KIND_CLUSTER"]) else {
+        return;
+    };
+    let host = tb.get("E2E_PODMAN_HOST").to_string();
+    let cluster = tb.get("E2E_PODMAN_KIND_CLUSTER").to_string();
+    let nodes = cluster_nodes(&host, &cluster);
+    assert!(!nodes.is_empty(), "no Podman fixture nodes for {cluster}");
+    let name = format!("localhost/{}:podman", unique("kl-pod"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![name.clone()];
+    build_image(&host, &name, 200_000);
+    clean.engine_images.push((host.clone(), name.clone()));
+    // Podman itself lists it under the localhost/ name.
+    assert!(docker(&host, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains(&name));
+
+    let mut c = Command::new(BIN);
+    let o = c
+        .env_remove("KIND_CLUSTER_NAME")
+        .env("E2E_ENGINE", "podman")
+        .env("E2E_ENGINE_HOST", &host)
+        .env("KIND_CLUSTER_NAME", &cluster)
+        .arg(&name)
+        .output()
+        .unwrap();
+    let out = ok(&o);
+    assert!(rows(&out, &name).iter().all(|r| r[2] == "loaded"), "{out}");
+    assert_eq!(rows(&out, &name).len(), nodes.len());
+    for n in &nodes {
+        assert!(node_names(&host, n).contains(&name), "{n} lacks {name}");
+    }
+    // And the second time it is already there.
+    let out = ok(&kind_load(
+        &host,
+        &["--engine", "podman", "-n", &cluster, &name],
+    ));
+    assert!(
+        rows(&out, &name).iter().all(|r| r[2] == "already-present"),
+        "{out}"
+    );
+}
+
+#[test]
+fn archive_files_are_streamed_and_checked_like_images() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let name = format!("localhost/{}:arch", unique("kl-arch"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![name.clone()];
+    build_image(&host, &name, 150_000);
+    clean.engine_images.push((host.clone(), name.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("img.tar");
+    docker(&host, &["save", "-o", tar.to_str().unwrap(), &name]);
+    let size = std::fs::metadata(&tar).unwrap().len();
+
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--archive", tar.to_str().unwrap()],
+    ));
+    let r = rows(&out, tar.to_str().unwrap());
+    assert_eq!(r.len(), 3, "{out}");
+    assert!(
+        r.iter()
+            .all(|r| r[2] == "loaded" && r[3] == size.to_string()),
+        "{out}"
+    );
+    for n in &nodes {
+        assert!(node_names(&host, n).contains(&name));
+    }
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--archive", tar.to_str().unwrap()],
+    ));
+    assert!(
+        rows(&out, tar.to_str().unwrap())
+            .iter()
+            .all(|r| r[2] == "already-present"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unknown_cluster_lists_the_clusters_that_exist() {
+    let Some((host, cluster, _)) = fixture() else {
+        return;
+    };
+    let o = kind_load(&host, &["--cluster", "no-such-cluster", "localhost/x:y"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no nodes for Kind cluster `no-such-cluster`"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("`{cluster}`")), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn image_missing_from_the_engine_is_named_with_a_hint() {
+    let Some((host, cluster, _)) = fixture() else {
+        return;
+    };
+    let missing = format!("localhost/{}:nope", unique("kl-missing"));
+    let o = kind_load(&host, &["-n", &cluster, &missing]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("image `{missing}` not in the engine")),
+        "{err}"
+    );
+    assert!(err.contains("image-build"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = Command::new(BIN).arg("Bad:Name").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let o = Command::new(BIN)
+        .env_remove("KIND_LOAD_IMAGES")
+        .env_remove("KIND_LOAD_ARCHIVE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    let help = text(&o.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("KIND_CLUSTER_NAME"),
+        "{help}"
+    );
+}
+
+/// A throwaway two-node cluster from the fixture's node image: one healthy node, one whose
+/// containerd is not running (the container runs `sleep` instead).
+#[test]
+fn a_node_with_stopped_containerd_fails_with_its_ctr_error_and_the_other_still_loads() {
+    let Some((host, fixture_cluster, fixture_nodes)) = fixture() else {
+        return;
+    };
+    let node_image = docker(
+        &host,
+        &[
+            "inspect",
+            "--format",
+            "{{.Config.Image}}",
+            &fixture_nodes[0],
+        ],
+    )
+    .trim()
+    .to_string();
+    let caps = docker(
+        &host,
+        &[
+            "inspect",
+            "--format",
+            "{{range .HostConfig.CapAdd}}{{.}} {{end}}",
+            &fixture_nodes[0],
+        ],
+    );
+    let cluster = unique("kl-broken");
+    let good = format!("{cluster}-control-plane");
+    let bad = format!("{cluster}-worker");
+    let mut clean = Cleanup::new(&host, &[]);
+    clean.containers = vec![(host.clone(), good.clone()), (host.clone(), bad.clone())];
+    for (name, role, sleep) in [(&good, "control-plane", false), (&bad, "worker", true)] {
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            name,
+            "--label",
+            &format!("io.x-k8s.kind.cluster={cluster}"),
+            "--label",
+            &format!("io.x-k8s.kind.role={role}"),
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/tmp",
+            "-v",
+            "/var/lib/containerd",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(caps.split_whitespace().map(|c| format!("--cap-add={c}")));
+        if sleep {
+            args.extend(["--entrypoint".into(), "sleep".into()]);
+        }
+        args.push(node_image.clone());
+        if sleep {
+            args.push("infinity".into());
+        }
+        docker(&host, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    // containerd up in the good node
+    let mut up = false;
+    for _ in 0..100 {
+        if docker_raw(&host, &["exec", &good, "ctr", "version"])
+            .status
+            .success()
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(up, "containerd did not start in {good}");
+    let img = format!("localhost/{}:x", unique("kl-stop"));
+    build_image(&host, &img, 100_000);
+    clean.engine_images.push((host.clone(), img.clone()));
+
+    let o = kind_load(&host, &["-n", &cluster, &img]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    let r = rows(&out, &img);
+    assert_eq!(r.len(), 2, "{out}");
+    assert_eq!((r[0][0], r[0][2]), (good.as_str(), "loaded"), "{out}");
+    assert_eq!((r[1][0], r[1][2]), (bad.as_str(), "failed"), "{out}");
+    assert!(err.contains(&format!("node `{bad}`")), "{err}");
+    // ctr's own stderr: it cannot reach containerd's socket
+    assert!(err.contains("containerd.sock"), "{err}");
+    assert!(node_names(&host, &good).contains(&img));
+
+    // ctr failing during the import itself: an unknown snapshotter.
+    let img2 = format!("localhost/{}:y", unique("kl-snap"));
+    build_image(&host, &img2, 50_000);
+    clean.engine_images.push((host.clone(), img2.clone()));
+    let o = kind_load(
+        &host,
+        &[
+            "-n",
+            &cluster,
+            "--nodes",
+            &good,
+            "--snapshotter",
+            "nosuchsnap",
+            &img2,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("node `{good}`")) && err.contains("ctr images import"),
+        "{err}"
+    );
+    assert!(err.contains("nosuchsnap"), "{err}");
+    assert!(!fixture_cluster.is_empty());
+}
