@@ -56,6 +56,9 @@ pub struct ContextPlan {
     /// Total bytes of regular files (for progress messages).
     pub bytes: u64,
     pub excluded: usize,
+    /// The in-context Dockerfile when `.dockerignore` excludes it and it is sent only
+    /// because the engine must read it (dropped again if another Dockerfile is sent).
+    pub forced_dockerfile: Option<String>,
 }
 
 /// Why a context cannot be sent.
@@ -133,9 +136,11 @@ pub fn plan(context: &Path, dockerfile: Option<&Path>) -> Result<ContextPlan, Co
     if first.matches_legacy(".dockerignore") {
         lines.push("!.dockerignore".into());
     }
+    let mut forced_dockerfile = None;
     if let Some(rel) = &rel_dockerfile {
         if first.matches_legacy(rel) {
             lines.push(format!("!{rel}"));
+            forced_dockerfile = Some(rel.clone());
         }
     }
     let matcher = Matcher::new(&lines).map_err(|e| bad_ignore(&ignore_path, e))?;
@@ -148,6 +153,7 @@ pub fn plan(context: &Path, dockerfile: Option<&Path>) -> Result<ContextPlan, Co
         dockerignore_override: None,
         bytes: 0,
         excluded: 0,
+        forced_dockerfile,
     };
     let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
     walk(&root, &root, &matcher, None, &mut plan, &mut inodes)?;
@@ -203,6 +209,9 @@ impl ContextPlan {
             let text_ignore = String::from_utf8_lossy(ignore)
                 .replace(&old, &format!("\n{REWRITTEN_DOCKERFILE}\n"));
             *ignore = text_ignore.into_bytes();
+        }
+        if let Some(forced) = self.forced_dockerfile.take() {
+            self.entries.retain(|e| e.name != forced);
         }
         self.dockerfile_name = REWRITTEN_DOCKERFILE.to_string();
         self.injected_dockerfile = Some(text.into_bytes());

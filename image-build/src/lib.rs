@@ -180,8 +180,14 @@ async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError>
     } else {
         let mut text = String::new();
         for p in found.iter().filter(|p| p.removed || args.dry_run) {
-            text.push_str(p.name());
-            text.push('\n');
+            if p.references.is_empty() {
+                text.push_str(&p.id);
+                text.push('\n');
+            }
+            for r in &p.references {
+                text.push_str(r);
+                text.push('\n');
+            }
         }
         write_out(out, &text)?;
     }

@@ -26,6 +26,8 @@ pub struct Pruned {
     pub consumer: Option<String>,
     pub created: Option<String>,
     pub size: i64,
+    #[serde(skip)]
+    pub parent: String,
     /// Removed now (false in a dry run or when the engine refused).
     pub removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,10 +37,9 @@ pub struct Pruned {
 /// Finds the images to prune and (unless a dry run) removes them. Images an engine refuses
 /// to remove because a container uses them are kept and reported.
 pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, CliError> {
-    let mut filters = vec![format!("{}={}", labels::TOOL, labels::TOOL_NAME)];
-    if let Some(c) = &opts.consumer {
-        filters.push(format!("{}={c}", labels::CONSUMER));
-    }
+    // One label filter only: Podman 4.3's compat API returns nothing for two. The consumer is
+    // checked here.
+    let filters = vec![format!("{}={}", labels::TOOL, labels::TOOL_NAME)];
     let images = client
         .list_images(Some(ListImagesOptions {
             all: false,
@@ -81,14 +82,16 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
             consumer,
             created: created_label,
             size: img.size,
+            parent: img.parent_id.clone(),
             removed: false,
             kept_because: None,
         });
     }
-    out.sort_by(|a, b| a.references.cmp(&b.references).then(a.id.cmp(&b.id)));
+    let out = removal_order(out);
     if opts.dry_run {
         return Ok(out);
     }
+    let mut out = out;
     for p in &mut out {
         // Untag each name (so an image that also carries foreign tags is handled one name
         // at a time), then the ID when it had none.
@@ -129,6 +132,27 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
         }
     }
     Ok(out)
+}
+
+/// Tagged images first (by name), then untagged ones (an earlier build's image whose tag
+/// moved on, or Podman's per-step cache images, which carry the build's labels too), each
+/// before its parent, so that no removal fails for a child still being there.
+fn removal_order(mut all: Vec<Pruned>) -> Vec<Pruned> {
+    all.sort_by(|a, b| a.references.cmp(&b.references).then(a.id.cmp(&b.id)));
+    let (mut tagged, mut rest): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|p| !p.references.is_empty());
+    while !rest.is_empty() {
+        let i = rest
+            .iter()
+            .position(|p| {
+                !rest.iter().any(|c| {
+                    !c.parent.is_empty() && c.parent.ends_with(p.id.trim_start_matches("sha256:"))
+                })
+            })
+            .unwrap_or(0);
+        tagged.push(rest.remove(i));
+    }
+    tagged
 }
 
 impl Pruned {
