@@ -15,7 +15,7 @@ help: ## List the targets with a one-line description each
 tools: ## Release build of every tool into $(BIN_DIR)/
 	$(CARGO) build --release --workspace --bins
 	@mkdir -p $(BIN_DIR)
-	@for t in $(TOOLS); do install -m 0755 target/release/$$t $(BIN_DIR)/$$t; echo "$(BIN_DIR)/$$t"; done
+	@for t in $(TOOLS); do install -m 0755 $${CARGO_TARGET_DIR:-target}/release/$$t $(BIN_DIR)/$$t; echo "$(BIN_DIR)/$$t"; done
 
 build: ## Debug build of the whole workspace (libraries, binaries, tests)
 	$(CARGO) build --workspace --all-targets

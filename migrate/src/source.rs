@@ -131,8 +131,8 @@ pub enum LoadError {
     Dir { dir: PathBuf, reason: String },
     /// No `NNN_description.sql` file at the top level.
     Empty { dir: PathBuf },
-    /// Format errors, all of them.
-    Format(Vec<FormatError>),
+    /// Format errors, all of them (and the warnings found on the way).
+    Format(Vec<FormatError>, Vec<String>),
 }
 
 impl fmt::Display for LoadError {
@@ -148,7 +148,7 @@ impl fmt::Display for LoadError {
                 "migration directory `{}` holds no migrations (files named NNN_description.sql at its top level); check --dir / MIGRATIONS_DIR",
                 dir.display()
             ),
-            LoadError::Format(errs) => {
+            LoadError::Format(errs, warnings) => {
                 write!(
                     f,
                     "{} problem{} in the migration files (nothing was run):",
@@ -157,6 +157,9 @@ impl fmt::Display for LoadError {
                 )?;
                 for e in errs {
                     write!(f, "\n  {e}")?;
+                }
+                for w in warnings {
+                    write!(f, "\n  warning: {w}")?;
                 }
                 Ok(())
             }
@@ -284,7 +287,7 @@ impl MigrationSet {
             }
         }
         if !errors.is_empty() {
-            return Err(LoadError::Format(errors));
+            return Err(LoadError::Format(errors, warnings));
         }
         Ok(MigrationSet {
             dir,

@@ -570,3 +570,52 @@ fn library_api_applies_with_a_pool_and_reports_durations() {
         "ci-bot"
     );
 }
+
+#[test]
+fn verify_checks_tables_and_applied_migrations() {
+    let Some(admin) = admin_url() else { return };
+    let db = Db::create(&admin, "mig_verify");
+    let dir = dir_with(&[
+        ("001_a.sql", "CREATE TABLE audit_events (id int);\n"),
+        ("002_b.sql", "CREATE TABLE notification_audit (id int);\n"),
+    ]);
+    let r = migrate(dir.path(), &db.url, &["up", "--to", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = migrate(dir.path(), &db.url, &["verify", "--table", "audit_events"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("002_b.sql is pending"), "{}", r.stderr);
+    let r = migrate(
+        dir.path(),
+        &db.url,
+        &[
+            "verify",
+            "--tables-only",
+            "--table",
+            "audit_events,notification_audit",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("table `notification_audit` does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("ok table audit_events"));
+    assert_eq!(migrate(dir.path(), &db.url, &["up"]).code, 0);
+    let r = migrate(
+        dir.path(),
+        &db.url,
+        &[
+            "verify",
+            "-t",
+            "audit_events",
+            "-t",
+            "public.notification_audit",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(doc["ok"], true);
+}
