@@ -75,7 +75,7 @@ pid_alive() {
   local f pid exe want
   f=$(pidfile "$1"); [ -s "$f" ] || return 1
   pid=$(head -n1 "$f"); want=$(sed -n 2p "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [ -n "$pid" ] && proc_running "$pid" || return 1
   if [ -n "$want" ]; then
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
     [ "$exe" = "$want" ] || return 1
@@ -96,6 +96,13 @@ start_daemon() {
   printf '%s\n%s\n' "$pid" "$exe" >"$(pidfile "$name")"
 }
 
+# proc_running PID: alive and not a zombie (our daemons are reparented to an init that may reap late).
+proc_running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # stop_daemon NAME [TIMEOUT]: TERM the recorded pid (and its process group), wait, KILL.
 stop_daemon() {
   local name=$1 timeout=${2:-20} f pid i
@@ -103,8 +110,8 @@ stop_daemon() {
   if pid_alive "$name"; then
     pid=$(head -n1 "$f")
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < timeout * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for ((i = 0; i < timeout * 10; i++)); do proc_running "$pid" || break; sleep 0.1; done
+    if proc_running "$pid"; then
       warn "$name (pid $pid) did not stop in ${timeout}s; killing"
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
       sleep 0.5
@@ -162,7 +169,7 @@ write_env() {
   mkdir -p "$(dirname "$ENV_FILE")"
   local tmp="$ENV_FILE.tmp.$$"
   {
-    echo "# Written by scripts/testbed/up at $(date -Is). Only services that were up are listed."
+    echo "# Written by scripts/testbed at $(date -Is). Only services that were up are listed."
     docker_up && echo "DOCKER_HOST=unix://$DOCKER_SOCK"
     podman_up && echo "E2E_PODMAN_HOST=unix://$PODMAN_SOCK"
     apiserver_up && node_ready && echo "E2E_KUBECONFIG=$KUBECONFIG_FILE"

@@ -56,7 +56,11 @@ EOM
     printf '\nhost all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
 
     export PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}"
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p 5432" -w start
+    # The init server listens on a private socket dir only, so a pg_isready readiness probe
+    # (which uses the default socket) cannot report Ready before initialisation is complete.
+    init_sock=$(mktemp -d /tmp/pg-init.XXXXXX)
+    export PGHOST=$init_sock
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init_sock -p 5432" -w start
     psql=(psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc)
     if [ "$POSTGRES_DB" != postgres ]; then
       exists=$("${psql[@]}" --dbname postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'")
@@ -71,7 +75,8 @@ EOM
       esac
     done
     pg_ctl -D "$PGDATA" -m fast -w stop
-    unset PGPASSWORD
+    unset PGPASSWORD PGHOST
+    rm -rf "$init_sock"
     echo 'PostgreSQL init process complete; ready for start up.'
   fi
 fi
