@@ -50,11 +50,13 @@ done
 size=$(du -sm "$ctx" | cut -f1)
 
 single_ib()  { "$IB" -q --no-cache --consumer "$tag" -t "localhost/$tag-s:ib" -f "$ctx/docker/svc1.Dockerfile" -c "$ctx" >/dev/null; }
-single_cli() { docker build -q --no-cache -t "localhost/$tag-s:cli" -f "$ctx/docker/svc1.Dockerfile" "$ctx" >/dev/null; }
+n=0
+# A new tag per CLI build, so cleanup finds every image it made (no dangling leftovers).
+single_cli() { n=$((n+1)); docker build -q --no-cache -t "localhost/$tag-s:cli$n" -f "$ctx/docker/svc1.Dockerfile" "$ctx" >/dev/null; }
 # The CLI asked for the same 7 labels image-build writes (Docker adds one step per label).
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 single_cli_labels() {
-  docker build -q --no-cache -t "localhost/$tag-s:cli-labels" -f "$ctx/docker/svc1.Dockerfile" \
+  n=$((n+1)); docker build -q --no-cache -t "localhost/$tag-s:cli-labels$n" -f "$ctx/docker/svc1.Dockerfile" \
     --label io.kubernaut.e2e.tool=image-build --label "io.kubernaut.e2e.consumer=$tag" \
     --label "io.kubernaut.e2e.created=$now" --label io.kubernaut.e2e.git-commit=unknown \
     --label "org.opencontainers.image.created=$now" --label org.opencontainers.image.revision=unknown \
@@ -68,7 +70,7 @@ three_ib() {
 }
 three_cli() {
   for s in 1 2 3; do
-    docker build -q --no-cache -t "localhost/$tag-$s:cli" -f "$ctx/docker/svc$s.Dockerfile" "$ctx" >/dev/null
+    n=$((n+1)); docker build -q --no-cache -t "localhost/$tag-$s:cli$n" -f "$ctx/docker/svc$s.Dockerfile" "$ctx" >/dev/null
   done
 }
 timed() { local t0 t1; t0=$(ns_now); "$1"; t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/$1"; }
