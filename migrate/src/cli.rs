@@ -89,7 +89,7 @@ pub struct Global {
     #[arg(long, short = 'q', global = true, env = "MIGRATE_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
     /// More detail on stderr.
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short = 'v', global = true, env = "MIGRATE_VERBOSE", action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
