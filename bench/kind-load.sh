@@ -41,7 +41,7 @@ rm_from_nodes() {
 check_loaded() {
   local n
   for n in "${NODES[@]}"; do
-    docker exec "$n" ctr -n k8s.io images ls -q | grep -qxF "$IMG" || { echo "$n does not list $IMG after $1" >&2; exit 1; }
+    docker exec "$n" ctr -n k8s.io images ls -q | grep -xF "$IMG" >/dev/null || { echo "$n does not list $IMG after $1" >&2; exit 1; }
   done
 }
 cleanup() { rm_from_nodes 2>/dev/null || true; docker rmi -f "$IMG" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
@@ -51,7 +51,7 @@ echo "building $IMG ($SIZE_MB MB of random bytes, FROM scratch)" >&2
 mkdir -p "$tmp/ctx"
 head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$tmp/ctx/blob"
 printf 'FROM scratch\nCOPY blob /blob\n' >"$tmp/ctx/Dockerfile"
-DOCKER_BUILDKIT=0 docker build -q -t "$IMG" "$tmp/ctx" >/dev/null
+DOCKER_BUILDKIT=0 docker build -q -t "$IMG" "$tmp/ctx" >/dev/null 2>&1
 rm -rf "$tmp/ctx"
 
 run_kind_load() {

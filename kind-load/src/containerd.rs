@@ -90,17 +90,53 @@ pub struct NodeImages {
     refs: HashMap<String, Vec<String>>,
     /// digests that some manifest names as its config
     configs: BTreeSet<String>,
+    /// Whether `ctr content ls` was read (else only names and CRI's `sha256:<id>` names,
+    /// which answer "same image?" for images the CRI plugin manages).
+    pub full: bool,
 }
 
 impl NodeImages {
     /// From the outputs of `ctr images ls` and `ctr content ls`.
     pub fn parse(images_ls: &str, content_ls: &str) -> Self {
-        let (refs, configs) = parse_content_ls(content_ls);
+        let mut n = Self::parse_names(images_ls);
+        n.add_content(content_ls);
+        n
+    }
+
+    /// From `ctr images ls` alone. The CRI plugin names every image it manages also by its
+    /// ID (`sha256:<config digest>`), so a name and that ID name with one target are the same
+    /// image; anything else needs [`NodeImages::add_content`].
+    pub fn parse_names(images_ls: &str) -> Self {
+        let names = parse_images_ls(images_ls);
+        let mut refs: HashMap<String, Vec<String>> = HashMap::new();
+        let mut configs = BTreeSet::new();
+        for (name, target) in &names {
+            if is_id_name(name) && name != target {
+                refs.entry(target.clone()).or_default().push(name.clone());
+                configs.insert(name.clone());
+            }
+        }
         Self {
-            names: parse_images_ls(images_ls),
+            names,
             refs,
             configs,
+            full: false,
         }
+    }
+
+    /// Adds what `ctr content ls` says (manifest -> config, index -> manifests).
+    pub fn add_content(&mut self, content_ls: &str) {
+        let (refs, configs) = parse_content_ls(content_ls);
+        for (k, v) in refs {
+            let e = self.refs.entry(k).or_default();
+            for c in v {
+                if !e.contains(&c) {
+                    e.push(c);
+                }
+            }
+        }
+        self.configs.extend(configs);
+        self.full = true;
     }
 
     /// Every ID the image `name` answers to: its target digest, the manifests of an index and
@@ -134,6 +170,14 @@ impl NodeImages {
         out
     }
 
+    /// Whether "not here" from this state can be trusted: the content labels were read, or
+    /// the node holds no images at all, or the CRI plugin names images by ID here (then an
+    /// ID without its `sha256:<id>` name is not in the node, give or take an import of the
+    /// last moments, which only costs a needless import).
+    pub fn settles_absence(&self) -> bool {
+        self.full || self.names.is_empty() || self.names.keys().any(|n| is_id_name(n))
+    }
+
     /// Whether `name` is listed and answers to `id`.
     pub fn has(&self, name: &str, id: &str) -> bool {
         self.names
@@ -152,6 +196,12 @@ impl NodeImages {
         found.sort_by_key(|n| (n.contains('@'), n.starts_with("sha256:"), n.len()));
         found.into_iter().next()
     }
+}
+
+/// `sha256:` + 64 hex digits: a name that is an image ID.
+fn is_id_name(name: &str) -> bool {
+    name.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `REF TYPE DIGEST SIZE PLATFORMS LABELS` (SIZE holds a space): name -> digest.
@@ -300,6 +350,39 @@ localhost/multi:2                   application/vnd.oci.image.index.v1+json     
             Some(format!("import-2026-11-26@sha256:{}", "1".repeat(64)).as_str())
         );
         assert_eq!(n.other_name_with("sha256:none", "x"), None);
+    }
+
+    #[test]
+    fn cri_id_names_answer_without_content() {
+        let (m, c) = ("1".repeat(64), "a".repeat(64));
+        let ls = format!(
+            "REF TYPE DIGEST SIZE PLATFORMS LABELS\n\
+             localhost/a:1 application/vnd.docker.distribution.manifest.v2+json sha256:{m} 1.0 KiB linux/amd64 io.cri-containerd.image=managed\n\
+             sha256:{c} application/vnd.docker.distribution.manifest.v2+json sha256:{m} 1.0 KiB linux/amd64 io.cri-containerd.image=managed\n"
+        );
+        let n = NodeImages::parse_names(&ls);
+        assert!(!n.full);
+        assert!(n.has("localhost/a:1", &format!("sha256:{c}")));
+        assert_eq!(n.config_ids("localhost/a:1"), vec![format!("sha256:{c}")]);
+        assert_eq!(
+            n.other_name_with(&format!("sha256:{c}"), "localhost/a:2"),
+            Some("localhost/a:1")
+        );
+        assert!(!n.has("localhost/a:1", "sha256:other"));
+    }
+
+    #[test]
+    fn absence_is_settled_by_cri_names_or_content() {
+        let empty = NodeImages::parse_names("REF TYPE DIGEST SIZE PLATFORMS LABELS\n");
+        assert!(empty.settles_absence());
+        let plain = NodeImages::parse_names(&format!(
+            "x:1 application/vnd.oci.image.manifest.v1+json sha256:{} 1 KiB linux/amd64 -\n",
+            "1".repeat(64)
+        ));
+        assert!(!plain.settles_absence());
+        let mut full = plain.clone();
+        full.add_content("");
+        assert!(full.settles_absence());
     }
 
     #[test]

@@ -84,8 +84,12 @@ async fn load_cmd(a: LoadArgs, out: &mut dyn Write) -> Result<(), CliError> {
         ));
     }
     let rep = reporter(&a.cluster);
+    let t = std::time::Instant::now();
     let engine = a.cluster.engine.connect().await?;
-    rep.detail(format!("engine: {engine}"));
+    rep.detail(format!(
+        "engine: {engine} ({:.0} ms)",
+        t.elapsed().as_secs_f64() * 1e3
+    ));
     let report = load::load(&engine, &opts, &rep).await?;
     print_report(&report, a.cluster.json, out)?;
     let failed = report.failed();

@@ -176,28 +176,49 @@ pub fn describe(engine: &Engine) -> String {
     )
 }
 
-/// Reads every node's images (two `ctr` calls per node, all nodes at once).
-pub async fn node_images(docker: &Docker, node: &Node) -> Result<NodeImages, String> {
+/// Reads a node's image names (`ctr images ls`; with `full`, also `ctr content ls`, run
+/// at the same time).
+pub async fn node_images(docker: &Docker, node: &Node, full: bool) -> Result<NodeImages, String> {
     if node.state != "running" {
         return Err(format!(
             "node container is not running (state: {}); start the cluster or recreate it",
             node.state
         ));
     }
-    let (ls_cmd, content_cmd) = (containerd::images_ls_cmd(), containerd::content_ls_cmd());
-    let (ls, content) = tokio::join!(
-        exec::run(docker, &node.name, &ls_cmd),
-        exec::run(docker, &node.name, &content_cmd)
-    );
+    let ls_cmd = containerd::images_ls_cmd();
+    let (ls, content) = tokio::join!(exec::run(docker, &node.name, &ls_cmd), async {
+        if full {
+            Some(content_ls(docker, &node.name).await)
+        } else {
+            None
+        }
+    });
     let ls = ls?;
     if !ls.ok() {
         return Err(format!("`ctr images ls` failed: {}", ls.message()));
     }
-    let content = content?;
-    if !content.ok() {
-        return Err(format!("`ctr content ls` failed: {}", content.message()));
+    let mut s = NodeImages::parse_names(&ls.stdout);
+    if let Some(c) = content {
+        s.add_content(&c?);
     }
-    Ok(NodeImages::parse(&ls.stdout, &content.stdout))
+    Ok(s)
+}
+
+async fn content_ls(docker: &Docker, node: &str) -> Result<String, String> {
+    let o = exec::run(docker, node, &containerd::content_ls_cmd()).await?;
+    if !o.ok() {
+        return Err(format!("`ctr content ls` failed: {}", o.message()));
+    }
+    Ok(o.stdout)
+}
+
+/// Makes `s` full (adds `ctr content ls`) unless it already is.
+async fn complete(docker: &Docker, node: &str, s: &mut NodeImages) -> Result<(), String> {
+    if !s.full {
+        let c = content_ls(docker, node).await?;
+        s.add_content(&c);
+    }
+    Ok(())
 }
 
 /// What one node needs for one item.
@@ -243,28 +264,27 @@ async fn retag(docker: &Docker, node: &str, pairs: &[(String, String)]) -> Resul
     Ok(())
 }
 
-async fn detect_snapshotter(docker: &Docker, node: &str, rep: &Reporter) -> String {
+/// The node's snapshotter, from `containerd config dump` in the node (as Kind reads it; the
+/// dump also resolves defaults and `imports`), else overlayfs with a warning.
+async fn detect_snapshotter(docker: &Docker, node: &str) -> (String, Option<String>) {
     match exec::run(docker, node, &containerd::config_dump_cmd()).await {
         Ok(o) if o.ok() => match containerd::snapshotter_from_config(&o.stdout) {
-            Ok(s) => s,
-            Err(e) => {
-                rep.warn(format!("{node}: {e}; using overlayfs"));
-                "overlayfs".into()
-            }
+            Ok(s) => (s, None),
+            Err(e) => ("overlayfs".into(), Some(format!("{e}; using overlayfs"))),
         },
-        Ok(o) => {
-            rep.warn(format!(
-                "{node}: `containerd config dump` failed ({}); using overlayfs",
+        Ok(o) => (
+            "overlayfs".into(),
+            Some(format!(
+                "`containerd config dump` failed ({}); using overlayfs",
                 o.message()
-            ));
-            "overlayfs".into()
-        }
-        Err(e) => {
-            rep.warn(format!(
-                "{node}: `containerd config dump` failed ({e}); using overlayfs"
-            ));
-            "overlayfs".into()
-        }
+            )),
+        ),
+        Err(e) => (
+            "overlayfs".into(),
+            Some(format!(
+                "`containerd config dump` failed ({e}); using overlayfs"
+            )),
+        ),
     }
 }
 
@@ -278,7 +298,13 @@ pub async fn load(
 ) -> Result<LoadReport, CliError> {
     let (names, archives) = items_from(opts)?;
     let docker = &engine.client;
+    let started = Instant::now();
     let all_nodes = find_nodes(engine, &opts.cluster, &opts.nodes).await?;
+    rep.detail(format!(
+        "found {} node(s) in {:.0} ms",
+        all_nodes.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    ));
 
     // Images must exist in the engine; name every missing one at once.
     let ids = join_all(
@@ -341,21 +367,57 @@ pub async fn load(
         results: Vec::new(),
     };
 
-    // What each node holds now.
+    // What each node holds now: names first (one exec per node, all nodes at once); only
+    // where a name alone does not settle it, the content labels and (for the import) the
+    // snapshotter, both at once.
     let t0 = Instant::now();
-    let states = join_all(all_nodes.iter().map(|n| node_images(docker, n))).await;
-    let query_secs = t0.elapsed().as_secs_f64();
-    let mut state: BTreeMap<String, Result<NodeImages, String>> = all_nodes
-        .iter()
-        .map(|n| n.name.clone())
-        .zip(states)
-        .collect();
-    for (node, s) in &state {
-        if let Err(e) = s {
-            rep.warn(format!("{node}: cannot read its images: {e}"));
+    let want_snap = opts.snapshotter.is_none();
+    let items_ref = &items;
+    let states = join_all(all_nodes.iter().map(|n| async move {
+        let mut st = node_images(docker, n, false).await;
+        let mut snap = None;
+        if let Ok(s) = &mut st {
+            if opts.force
+                || items_ref
+                    .iter()
+                    .any(|it| need(s, it, false) != Need::Nothing)
+            {
+                let (c, sn) = tokio::join!(complete(docker, &n.name, s), async {
+                    if want_snap {
+                        Some(detect_snapshotter(docker, &n.name).await)
+                    } else {
+                        None
+                    }
+                });
+                snap = sn;
+                if let Err(e) = c {
+                    return (Err(e), snap);
+                }
+            }
         }
-    }
+        (st, snap)
+    }))
+    .await;
+    let query_secs = t0.elapsed().as_secs_f64();
+    rep.detail(format!(
+        "read the nodes' images in {:.0} ms",
+        query_secs * 1e3
+    ));
+    let mut state: BTreeMap<String, Result<NodeImages, String>> = BTreeMap::new();
     let mut snapshotters: HashMap<String, String> = HashMap::new();
+    for (n, (st, snap)) in all_nodes.iter().zip(states) {
+        if let Err(e) = &st {
+            rep.warn(format!("{}: cannot read its images: {e}", n.name));
+        }
+        if let Some((s, warning)) = snap {
+            if let Some(w) = warning {
+                rep.warn(format!("{}: {w}", n.name));
+            }
+            rep.detail(format!("{}: snapshotter {s}", n.name));
+            snapshotters.insert(n.name.clone(), s);
+        }
+        state.insert(n.name.clone(), st);
+    }
 
     for item in &items {
         let first_row = report.results.len();
@@ -432,21 +494,6 @@ pub async fn load(
 
         // Imports: one export, fanned out.
         if !import_nodes.is_empty() {
-            let wanted_snap: Vec<&Node> = import_nodes
-                .iter()
-                .copied()
-                .filter(|n| opts.snapshotter.is_none() && !snapshotters.contains_key(&n.name))
-                .collect();
-            let found = join_all(
-                wanted_snap
-                    .iter()
-                    .map(|n| detect_snapshotter(docker, &n.name, rep)),
-            )
-            .await;
-            for (n, s) in wanted_snap.iter().zip(found) {
-                rep.detail(format!("{}: snapshotter {s}", n.name));
-                snapshotters.insert(n.name.clone(), s);
-            }
             rep.info(format!(
                 "{}: importing into {} node(s): {}",
                 item.label,
@@ -487,6 +534,11 @@ pub async fn load(
                     })
                 })
                 .collect();
+            rep.detail(format!(
+                "{}: import started at {:.0} ms",
+                item.label,
+                started.elapsed().as_secs_f64() * 1e3
+            ));
             let fanned = fanout::fan_out(stream, txs).await;
             let outcomes = join_all(tasks).await;
             for (node, outcome) in import_nodes.iter().zip(outcomes) {
@@ -532,14 +584,19 @@ pub async fn load(
             ));
         }
 
+        let tv = Instant::now();
         // Verify: every touched node lists every wanted name with the wanted ID; a name that
         // is missing while the ID is there (Podman's short names) is re-tagged.
-        let fresh = join_all(touched.iter().map(|(n, ..)| node_images(docker, n))).await;
-        for ((node, action, bytes, secs), s) in touched.into_iter().zip(fresh) {
-            let verdict = match &s {
+        let fresh = join_all(touched.iter().map(|(n, ..)| async move {
+            let mut s = node_images(docker, n, false).await;
+            let verdict = match &mut s {
                 Err(e) => Err(format!("verifying failed: {e}")),
-                Ok(s) => verify(docker, &node.name, s, item).await,
+                Ok(s) => verify(docker, &n.name, s, item).await,
             };
+            (s, verdict)
+        }))
+        .await;
+        for ((node, action, bytes, secs), (s, verdict)) in touched.into_iter().zip(fresh) {
             match verdict {
                 Ok(()) => report
                     .results
@@ -553,6 +610,14 @@ pub async fn load(
             if let Ok(s) = s {
                 state.insert(node.name.clone(), Ok(s));
             }
+        }
+        if !report.results.is_empty() {
+            rep.detail(format!(
+                "{}: verified in {:.0} ms (total {:.0} ms)",
+                item.label,
+                tv.elapsed().as_secs_f64() * 1e3,
+                started.elapsed().as_secs_f64() * 1e3
+            ));
         }
         // Rows in node order.
         let order = |n: &str| {
@@ -572,7 +637,22 @@ pub async fn load(
     Ok(report)
 }
 
-async fn verify(docker: &Docker, node: &str, s: &NodeImages, item: &Item) -> Result<(), String> {
+async fn verify(
+    docker: &Docker,
+    node: &str,
+    s: &mut NodeImages,
+    item: &Item,
+) -> Result<(), String> {
+    // Listed with the ID, or listed while the CRI plugin has not yet added its `sha256:<id>`
+    // name (it does so a moment after an import): verified. Anything else is looked at with
+    // the content labels.
+    let fine = |s: &NodeImages, name: &String, id: &String| {
+        s.has(name, id) || (s.names.contains_key(name) && !s.names.contains_key(id))
+    };
+    if item.wants.iter().all(|(name, id)| fine(s, name, id)) {
+        return Ok(());
+    }
+    complete(docker, node, s).await?;
     let mut retags = Vec::new();
     for (name, id) in &item.wants {
         if s.has(name, id) {
@@ -645,7 +725,7 @@ pub async fn list_images(
     only: &[String],
 ) -> Result<Vec<NodeListing>, CliError> {
     let all = find_nodes(engine, cluster, only).await?;
-    let states = join_all(all.iter().map(|n| node_images(&engine.client, n))).await;
+    let states = join_all(all.iter().map(|n| node_images(&engine.client, n, true))).await;
     Ok(all
         .into_iter()
         .zip(states)
