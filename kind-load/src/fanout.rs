@@ -21,11 +21,7 @@ pub struct Fanned {
 
 /// Makes `n` consumer channels.
 pub fn channels(n: usize) -> (Vec<mpsc::Sender<StdinItem>>, Vec<mpsc::Receiver<StdinItem>>) {
-    let d = std::env::var("KL_EXP_DEPTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEPTH);
-    (0..n).map(|_| mpsc::channel(d)).unzip()
+    (0..n).map(|_| mpsc::channel(DEPTH)).unzip()
 }
 
 /// Copies `source` into every sender until the source ends, or every consumer is gone.
