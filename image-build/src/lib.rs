@@ -31,7 +31,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "image-build", out);
             Ok(())
         }
-        Some(Command::Man { out_dir }) => write_man(&out_dir, out),
+        Some(Command::Man { out_dir }) => {
+            e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
+        }
         Some(Command::Prune(args)) => runtime()?.block_on(prune_cmd(args, out)),
         None => runtime()?.block_on(build_cmd(cli.build, out)),
     }
@@ -223,28 +225,6 @@ async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError>
             "removed {n} image(s){scope} ({}) from {engine}",
             build::human_bytes(bytes.max(0) as u64)
         ));
-    }
-    Ok(())
-}
-
-fn write_man(dir: &std::path::Path, out: &mut dyn Write) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::failure(format!("cannot create `{}`: {e}", dir.display())))?;
-    let cmd = Cli::command();
-    let mut pages = vec![(String::from("image-build"), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        pages.push((format!("image-build-{}", sub.get_name()), sub.clone()));
-    }
-    for (name, c) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(c)
-            .title(name.clone())
-            .render(&mut buf)
-            .map_err(|e| CliError::failure(format!("cannot render {name}: {e}")))?;
-        std::fs::write(&path, buf)
-            .map_err(|e| CliError::failure(format!("cannot write `{}`: {e}", path.display())))?;
-        write_out(out, &format!("{}\n", path.display()))?;
     }
     Ok(())
 }

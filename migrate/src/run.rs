@@ -22,7 +22,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(*shell, &mut cmd, "migrate", &mut std::io::stdout());
             return Ok(());
         }
-        Command::Man { out_dir } => return man(out_dir),
+        Command::Man { out_dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            return e2e_core::clidoc::write_man_pages(cmd, out_dir, &mut std::io::stdout());
+        }
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -401,26 +404,4 @@ async fn verify(
             problems.join("; ")
         )))
     }
-}
-
-fn man(out_dir: &std::path::Path) -> Result<(), CliError> {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", out_dir.display())))?;
-    let mut pages = vec![(String::from("migrate"), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        pages.push((format!("migrate-{}", sub.get_name()), sub.clone()));
-    }
-    for (name, c) in pages {
-        let path = out_dir.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(c)
-            .title(name.clone())
-            .render(&mut buf)
-            .map_err(|e| CliError::failure(format!("rendering {name}: {e}")))?;
-        std::fs::write(&path, buf)
-            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
-        println!("{}", path.display());
-    }
-    Ok(())
 }

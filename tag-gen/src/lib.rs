@@ -32,7 +32,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "tag-gen", out);
             Ok(())
         }
-        Command::Man { out_dir } => man(&out_dir, out),
+        Command::Man { out_dir } => {
+            e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
+        }
     }
 }
 
@@ -190,29 +192,6 @@ fn parse(reference: &str, out: &mut dyn Write) -> Result<(), CliError> {
         "digest": r.digest,
     });
     writeln!(out, "{json}").map_err(write_err)
-}
-
-fn man(dir: &std::path::Path, out: &mut dyn Write) -> Result<(), CliError> {
-    let io = |e: std::io::Error| {
-        CliError::failure(format!("cannot write man pages to {}: {e}", dir.display()))
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let cmd = Cli::command();
-    let mut pages = vec![(String::from("tag-gen"), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        pages.push((format!("tag-gen-{}", sub.get_name()), sub.clone()));
-    }
-    for (name, page) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(page)
-            .title(name.clone())
-            .render(&mut buf)
-            .map_err(io)?;
-        std::fs::write(&path, buf).map_err(io)?;
-        writeln!(out, "{}", path.display()).map_err(write_err)?;
-    }
-    Ok(())
 }
 
 fn pin_tag(c: &CommonArgs) -> Result<Option<String>, CliError> {
