@@ -7,7 +7,11 @@
 # forbids). Before every measured import the image is removed from the nodes (`ctr images rm
 # --sync`, so containerd's GC drops content and snapshots too) and the nodes are checked to
 # list it afterwards. Also timed: kind-load when every node already has the image.
-# The order of kind-load and the pipes alternates between rounds.
+# The order of kind-load and the pipes alternates between rounds, and dirty pages are flushed
+# (`sync`) before each measured run so one run's writeback does not land on the next.
+# Besides wall time, the CPU time each approach costs the machine is summed (median): the node
+# containers' cgroups (ctr + containerd), dockerd, the nodes' containerd-shims and the client
+# processes (kind-load, or the docker CLIs), which is what matters on a shared, busy machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
@@ -37,6 +41,36 @@ rm_from_nodes() {
     mapfile -t refs < <(in_node_refs "$n")
     [ "${#refs[@]}" = 0 ] || docker exec "$n" ctr -n k8s.io images rm --sync "${refs[@]}" >/dev/null
   done
+  sync
+}
+# CPU accounting (ms): node cgroups + dockerd + the nodes' shims. Empty when unavailable.
+NODE_IDS=(); SHIM_PIDS=()
+for n in "${NODES[@]}"; do
+  NODE_IDS+=("$(docker inspect -f '{{.Id}}' "$n")")
+  SHIM_PIDS+=("$(ps -o ppid= -p "$(docker inspect -f '{{.State.Pid}}' "$n")" | tr -d ' ')")
+done
+DOCKERD_PID=$(pgrep -x dockerd | head -1 || true)
+HZ=$(getconf CLK_TCK)
+server_cpu_ms() {
+  local total=0 id f p
+  for id in "${NODE_IDS[@]}"; do
+    for f in /sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/docker/$id/cpuacct.usage; do
+      [ -r "$f" ] && { total=$((total + $(cat "$f") / 1000000)); break; }
+    done
+  done
+  for p in "$DOCKERD_PID" "${SHIM_PIDS[@]}"; do
+    [ -n "$p" ] && [ -r "/proc/$p/stat" ] && total=$((total + $(awk -v hz="$HZ" '{printf "%d", ($14+$15)*1000/hz}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+# timed LABEL CMD...: wall ns to $tmp/LABEL, CPU ms (server + client) to $tmp/LABEL.cpu
+timed() {
+  local label=$1; shift
+  local c0 t0 t1; c0=$(server_cpu_ms); t0=$(ns_now)
+  /usr/bin/time -f '%U %S' -o "$tmp/client.time" "$@"
+  t1=$(ns_now)
+  echo $((t1 - t0)) >>"$tmp/$label"
+  echo $(( $(server_cpu_ms) - c0 + $(awk '{printf "%d", ($1+$2)*1000}' "$tmp/client.time") )) >>"$tmp/$label.cpu"
 }
 check_loaded() {
   local n
@@ -56,9 +90,7 @@ rm -rf "$tmp/ctx"
 
 run_kind_load() {
   rm_from_nodes
-  local t0 t1; t0=$(ns_now)
-  "$KL" -q -n "$CLUSTER" "$IMG" >"$tmp/kl.out"
-  t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/kl"
+  timed kl "$KL" -q -n "$CLUSTER" "$IMG" >"$tmp/kl.out"
   grep -c ' loaded ' "$tmp/kl.out" | grep -qx "${#NODES[@]}" || { cat "$tmp/kl.out" >&2; exit 1; }
   check_loaded kind-load
   t0=$(ns_now)
@@ -66,27 +98,33 @@ run_kind_load() {
   t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/present"
   grep -c ' already-present ' "$tmp/kl2.out" | grep -qx "${#NODES[@]}" || { cat "$tmp/kl2.out" >&2; exit 1; }
 }
-run_pipes() {
-  rm_from_nodes
-  local t0 t1 n pids=(); t0=$(ns_now)
+pipes() {
+  local n p pids=()
   for n in "${NODES[@]}"; do
     ( docker save "$IMG" | docker exec -i "$n" ctr -n k8s.io images import --digests --snapshotter=overlayfs - >/dev/null ) &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
-  t1=$(ns_now); echo $((t1 - t0)) >>"$tmp/pipes"
+}
+export -f pipes; export IMG
+run_pipes() {
+  rm_from_nodes
+  timed pipes bash -c "NODES=(${NODES[*]}); pipes"
   check_loaded pipes
 }
 
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then run_kind_load; run_pipes; else run_pipes; run_kind_load; fi
-  echo "round $r: kind-load $(ms "$(tail -1 "$tmp/kl")") ms, pipes $(ms "$(tail -1 "$tmp/pipes")") ms, already-present $(ms "$(tail -1 "$tmp/present")") ms" >&2
+  echo "round $r: kind-load $(ms "$(tail -1 "$tmp/kl")") ms ($(tail -1 "$tmp/kl.cpu") ms CPU), pipes $(ms "$(tail -1 "$tmp/pipes")") ms ($(tail -1 "$tmp/pipes.cpu") ms CPU), already-present $(ms "$(tail -1 "$tmp/present")") ms" >&2
 done
 
 k=$(median "$tmp/kl"); p=$(median "$tmp/pipes"); a=$(median "$tmp/present")
+kc=$(median "$tmp/kl.cpu"); pc=$(median "$tmp/pipes.cpu")
 echo "kind-load bench: ${SIZE_MB} MB image into ${#NODES[@]} nodes of $CLUSTER, $ROUNDS rounds, medians"
 printf '  %-58s %10s ms\n' "kind-load (one export, fanned out)" "$(ms "$k")"
 printf '  %-58s %10s ms\n' "${#NODES[@]} x (docker save | docker exec -i NODE ctr import -)" "$(ms "$p")"
 printf '  %-58s %10s ms\n' "kind-load, image already on every node" "$(ms "$a")"
 echo "  ratio kind-load/pipes: $(ratio "$k" "$p")   (target <= 0.8)"
+echo "  CPU time per load (nodes' ctr+containerd, dockerd, shims, clients): kind-load ${kc} ms, pipes ${pc} ms, ratio $(ratio "$kc" "$pc")"
+echo "  load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates both)"
 echo "  already-present: $(awk -v n="$a" 'BEGIN {printf "%.3f", n/1e9}') s   (target <= 0.3 s)"

@@ -169,6 +169,17 @@ async fn other_engine(engine: &Engine) -> Option<(String, std::collections::BTre
     Some((describe(&other), c))
 }
 
+/// Docker's `GET /images/{name}/get?platform=` exists from API 1.48 (Docker 28).
+pub fn exports_one_platform(engine: &Engine) -> bool {
+    engine.flavor == e2e_engine::Flavor::Docker && api_at_least(&engine.api_version, 1, 48)
+}
+
+fn api_at_least(v: &str, major: u32, minor: u32) -> bool {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
 pub fn describe(engine: &Engine) -> String {
     format!(
         "{} {} at {}",
@@ -507,7 +518,14 @@ pub async fn load(
             let stream: ByteStream = match &item.source {
                 ItemSource::Engine(name) => {
                     let platform = match &opts.platforms {
-                        Platforms::One(p) => Some(p.as_str()),
+                        Platforms::One(p) if exports_one_platform(engine) => Some(p.as_str()),
+                        Platforms::One(p) => {
+                            rep.detail(format!(
+                                "{} API {} exports every platform; `ctr import --platform={p}` keeps one",
+                                engine.flavor, engine.api_version
+                            ));
+                            None
+                        }
                         _ => None,
                     };
                     source::export(docker, name, platform)
@@ -820,6 +838,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn platform_export_needs_api_1_48() {
+        assert!(api_at_least("1.48", 1, 48));
+        assert!(api_at_least("1.53", 1, 48));
+        assert!(!api_at_least("1.41", 1, 48));
+        assert!(!api_at_least("garbage", 1, 48));
     }
 
     #[test]

@@ -458,3 +458,96 @@ fn a_node_with_stopped_containerd_fails_with_its_ctr_error_and_the_other_still_l
     assert!(err.contains("nosuchsnap"), "{err}");
     assert!(!fixture_cluster.is_empty());
 }
+
+/// kind #3795: a multi-arch image whose other platforms' blobs are missing. `--all-platforms`
+/// (what `kind load` passes) fails with ctr's "not found"; the default (the node's platform)
+/// and `--platform linux/amd64` load it.
+#[test]
+fn partial_multiarch_archive_loads_for_the_node_platform_but_not_with_all_platforms() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let node = nodes[1].clone();
+    let name = format!("localhost/{}:multi", unique("kl-multi"));
+    let mut clean = Cleanup::new(&host, std::slice::from_ref(&node));
+    clean.node_names = vec![name.clone()];
+    let (tar, index_digest) = oci_partial_multiarch(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("multi.tar");
+    std::fs::write(&file, &tar).unwrap();
+    let f = file.to_str().unwrap();
+
+    let o = kind_load(
+        &host,
+        &[
+            "-n",
+            &cluster,
+            "--nodes",
+            &node,
+            "--archive",
+            f,
+            "--all-platforms",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("not found") && err.contains(&format!("node `{node}`")),
+        "{err}"
+    );
+
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--nodes", &node, "--archive", f],
+    ));
+    assert_eq!(rows(&out, f)[0][2], "loaded", "{out}");
+    let listed = node_images(&host, &node);
+    assert!(
+        listed.iter().any(|(n, t)| n == &name && t == &index_digest),
+        "{node} should list {name} -> {index_digest}: {listed:?}"
+    );
+    // again: the index digest is the image's identity here, so it is skipped
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--nodes", &node, "--archive", f],
+    ));
+    assert_eq!(rows(&out, f)[0][2], "already-present", "{out}");
+
+    // --platform: ctr keeps exactly that platform
+    // (every name of the image goes, or the next load would only re-tag)
+    remove_from_node(&host, &node, &name);
+    let out = ok(&kind_load(
+        &host,
+        &[
+            "-n",
+            &cluster,
+            "--nodes",
+            &node,
+            "--platform",
+            "linux/amd64",
+            "--archive",
+            f,
+        ],
+    ));
+    assert_eq!(rows(&out, f)[0][2], "loaded", "{out}");
+    assert!(node_names(&host, &node).contains(&name));
+}
+
+#[test]
+fn platform_flag_loads_an_engine_image() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let name = format!("localhost/{}:plat", unique("kl-plat"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![name.clone()];
+    build_image(&host, &name, 50_000);
+    clean.engine_images.push((host.clone(), name.clone()));
+    let out = ok(&kind_load(
+        &host,
+        &["-n", &cluster, "--platform", "linux/amd64", &name],
+    ));
+    assert!(rows(&out, &name).iter().all(|r| r[2] == "loaded"), "{out}");
+    let o = kind_load(&host, &["-n", &cluster, "--platform", "linux", &name]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}

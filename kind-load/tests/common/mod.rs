@@ -114,6 +114,23 @@ pub fn cluster_nodes(host: &str, cluster: &str) -> Vec<String> {
     v
 }
 
+/// Removes `name` and every other name of the same image from a node (`--sync`: content too).
+pub fn remove_from_node(host: &str, node: &str, name: &str) {
+    let imgs = node_images(host, node);
+    let Some(target) = imgs.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()) else {
+        return;
+    };
+    let mut args = vec![
+        "exec", node, "ctr", "-n", "k8s.io", "images", "rm", "--sync",
+    ];
+    args.extend(
+        imgs.iter()
+            .filter(|(_, t)| *t == target)
+            .map(|(n, _)| n.as_str()),
+    );
+    docker(host, &args);
+}
+
 /// Removes what a test put into nodes and engines, when dropped (also on panic).
 pub struct Cleanup {
     pub host: String,
@@ -182,4 +199,81 @@ pub fn rows<'a>(stdout: &'a str, image: &str) -> Vec<Vec<&'a str>> {
         .map(|l| l.split(' ').collect::<Vec<_>>())
         .filter(|f| f.len() == 5 && f[1] == image)
         .collect()
+}
+
+/// Appends one regular file to a tar being built in memory.
+pub fn tar_file(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(data);
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// An OCI layout tar of a two-platform image named `name` whose linux/amd64 manifest and
+/// blobs are present while the linux/arm64 manifest is missing: what `docker save` writes with
+/// Docker's containerd image store (kind #3795). Returns (tar, index digest).
+pub fn oci_partial_multiarch(name: &str) -> (Vec<u8>, String) {
+    let mut layer = Vec::new();
+    tar_file(
+        &mut layer,
+        "hello.txt",
+        format!("hello from {name}\n").as_bytes(),
+    );
+    layer.extend_from_slice(&[0u8; 1024]);
+    let layer_d = sha(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{layer_d}"]}}}}"#
+    );
+    let config_d = sha(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_d}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_d}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let manifest_d = sha(manifest.as_bytes());
+    let missing_d = sha(format!("arm64 manifest of {name}, not in the archive").as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_d}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{missing_d}","size":512,"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#,
+        manifest.len()
+    );
+    let index_d = sha(index.as_bytes());
+    let tag = name.rsplit(':').next().unwrap();
+    let top = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_d}","size":{},"annotations":{{"io.containerd.image.name":"{name}","org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+        index.len()
+    );
+    let mut t = Vec::new();
+    tar_file(&mut t, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    tar_file(&mut t, "index.json", top.as_bytes());
+    for (d, data) in [
+        (&index_d, index.as_bytes()),
+        (&manifest_d, manifest.as_bytes()),
+        (&config_d, config.as_bytes()),
+        (&layer_d, &layer[..]),
+    ] {
+        tar_file(&mut t, &format!("blobs/sha256/{}", &d[7..]), data);
+    }
+    t.extend_from_slice(&[0u8; 1024]);
+    (t, index_d)
 }
