@@ -388,22 +388,32 @@ pub async fn load(
         let mut st = node_images(docker, n, false).await;
         let mut snap = None;
         if let Ok(s) = &mut st {
-            if opts.force
-                || items_ref
-                    .iter()
-                    .any(|it| need(s, it, false) != Need::Nothing)
-            {
-                let (c, sn) = tokio::join!(complete(docker, &n.name, s), async {
-                    if want_snap {
+            let needs: Vec<Need> = items_ref.iter().map(|it| need(s, it, opts.force)).collect();
+            // A name alone settles "present" and "re-tag"; "import" only when the node's CRI
+            // plugin names images by ID (or the node holds none). Else read the content.
+            let unsure = !opts.force && !s.settles_absence() && needs.contains(&Need::Import);
+            // The snapshotter only matters to nodes that may import (not read on the fast
+            // path: every exec costs ~0.1 s there).
+            let may_import = needs.iter().any(|x| *x != Need::Nothing);
+            let (c, sn) = tokio::join!(
+                async {
+                    if unsure {
+                        complete(docker, &n.name, s).await
+                    } else {
+                        Ok(())
+                    }
+                },
+                async {
+                    if want_snap && may_import {
                         Some(detect_snapshotter(docker, &n.name).await)
                     } else {
                         None
                     }
-                });
-                snap = sn;
-                if let Err(e) = c {
-                    return (Err(e), snap);
                 }
+            );
+            snap = sn;
+            if let Err(e) = c {
+                return (Err(e), snap);
             }
         }
         (st, snap)
