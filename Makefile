@@ -30,8 +30,10 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-man: ## Generate man pages into target/man/
-	$(CARGO) run --quiet -p tag-gen -- man --out-dir target/man
+MAN_TOOLS := tag-gen image-build kind-load migrate
+
+man: ## Generate man pages for every tool into target/man/
+	@for t in $(MAN_TOOLS); do $(CARGO) run --quiet -p $$t -- man --out-dir target/man || exit 1; done
 
 bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done

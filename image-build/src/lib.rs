@@ -19,6 +19,7 @@ use clap::CommandFactory;
 use cli::{BuildArgs, Cli, Command, PruneArgs};
 use e2e_core::report::{Reporter, Verbosity};
 use e2e_core::CliError;
+use e2e_engine::runtime;
 use std::io::Write;
 
 /// Exit code after Ctrl-C.
@@ -37,14 +38,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Some(Command::Prune(args)) => runtime()?.block_on(prune_cmd(args, out)),
         None => runtime()?.block_on(build_cmd(cli.build, out)),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {

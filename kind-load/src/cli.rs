@@ -68,6 +68,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write man pages (roff) for kind-load and its subcommands into a directory.
+    Man {
+        #[arg(long, default_value = "target/man", env = "KIND_LOAD_MAN_DIR")]
+        out_dir: PathBuf,
+    },
 }
 
 /// Which cluster, which engine, how to print.

@@ -20,6 +20,7 @@ use cli::{Cli, ClusterArgs, Command, LoadArgs};
 use containerd::Platforms;
 use e2e_core::report::{Reporter, Verbosity};
 use e2e_core::CliError;
+use e2e_engine::runtime;
 use load::{Action, LoadOptions, LoadReport, NodeListing};
 use std::io::Write;
 
@@ -30,18 +31,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "kind-load", out);
             Ok(())
         }
+        Some(Command::Man { out_dir }) => {
+            e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
+        }
         Some(Command::Images(a)) => runtime()?.block_on(images(&a.cluster, out)),
         Some(Command::Load(a)) => runtime()?.block_on(load_cmd(a, out)),
         None => runtime()?.block_on(load_cmd(cli.load, out)),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
 fn reporter(c: &ClusterArgs) -> Reporter {

@@ -335,6 +335,31 @@ fn usage_errors_exit_2() {
     );
 }
 
+/// Completions and man pages come from the same clap definition as the binary; no engine needed.
+#[test]
+fn completions_and_man_pages_are_generated() {
+    let o = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("_kind__load()"),
+        "{}",
+        text(&o.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 5, "{}", text(&o.stdout));
+    let page = std::fs::read_to_string(dir.path().join("kind-load-images.1")).unwrap();
+    assert!(page.contains(".TH") && page.contains("cluster"), "{page}");
+}
+
 /// A throwaway two-node cluster from the fixture's node image: one healthy node, one whose
 /// containerd is not running (the container runs `sleep` instead).
 #[test]

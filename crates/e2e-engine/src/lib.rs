@@ -295,6 +295,16 @@ pub fn socket_path(url: &str) -> Option<PathBuf> {
     url.strip_prefix("unix://").map(PathBuf::from)
 }
 
+/// The async runtime the engine-facing tools run on: two workers are enough for streaming
+/// I/O and keep the tools light next to the engine on a 2-core machine.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
