@@ -1,6 +1,7 @@
 //! Finding a Kind cluster's node containers by the labels Kind puts on them.
 
 use crate::exec::engine_error;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use e2e_core::CliError;
@@ -21,20 +22,7 @@ pub struct Node {
 /// The cluster's internal nodes (roles `control-plane` and `worker`; the external load
 /// balancer holds no images), control plane first, then by name.
 pub async fn list(docker: &Docker, cluster: &str) -> Result<Vec<Node>, CliError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{CLUSTER_LABEL}={cluster}")],
-    )]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| {
-            CliError::failure(format!("listing containers failed: {}", engine_error(&e)))
-        })?;
+    let containers = labelled(docker, format!("{CLUSTER_LABEL}={cluster}")).await?;
     let mut nodes: Vec<Node> = containers
         .into_iter()
         .filter_map(|c| {
@@ -67,17 +55,7 @@ pub fn is_internal(role: &str) -> bool {
 
 /// Names of the Kind clusters that have containers in this engine.
 pub async fn clusters(docker: &Docker) -> Result<BTreeSet<String>, CliError> {
-    let filters = HashMap::from([("label".to_string(), vec![CLUSTER_LABEL.to_string()])]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| {
-            CliError::failure(format!("listing containers failed: {}", engine_error(&e)))
-        })?;
+    let containers = labelled(docker, CLUSTER_LABEL.to_string()).await?;
     Ok(containers
         .into_iter()
         .filter_map(|c| c.labels?.get(CLUSTER_LABEL).cloned())
@@ -153,6 +131,19 @@ pub fn no_nodes_message(
     }
     m.push_str(". Check --cluster (KIND_CLUSTER_NAME), or create the cluster first");
     m
+}
+
+/// Every container (running or not) matching a label filter (`KEY` or `KEY=VALUE`).
+async fn labelled(docker: &Docker, filter: String) -> Result<Vec<ContainerSummary>, CliError> {
+    let filters = HashMap::from([("label".to_string(), vec![filter])]);
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| CliError::failure(format!("listing containers failed: {}", engine_error(&e))))
 }
 
 #[cfg(test)]
