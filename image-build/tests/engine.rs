@@ -2,6 +2,7 @@
 //! issue. Each test uses its own image names and consumer, and removes what it built.
 
 use assert_cmd::Command;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -25,23 +26,55 @@ fn image_build(host: &str) -> Command {
     c
 }
 
-/// Removes the images (by reference) and every image of `consumer` when dropped.
-struct Cleanup {
+/// One test's own world on `host`: a unique image name and consumer and a scratch directory.
+/// When dropped it removes every reference it handed out and every image of its consumer.
+struct Case {
     host: String,
-    refs: Vec<String>,
-    consumer: Option<String>,
+    name: String,
+    consumer: String,
+    dir: tempfile::TempDir,
+    refs: RefCell<Vec<String>>,
 }
 
-impl Drop for Cleanup {
+/// The testbed with `keys` (the first names the engine), and a case on that engine; `None`
+/// when the testbed lacks them (a loud skip, or a failure under `E2E_REQUIRE=1`).
+fn setup(keys: &[&str], prefix: &str) -> Option<(e2e_testbed::Testbed, Case)> {
+    let tb = e2e_testbed::require(keys)?;
+    let case = Case::new(tb.get(keys[0]), prefix);
+    Some((tb, case))
+}
+
+impl Case {
+    fn new(host: &str, prefix: &str) -> Case {
+        Case {
+            host: host.into(),
+            name: e2e_testbed::unique_name(prefix),
+            consumer: e2e_testbed::unique_name("c"),
+            dir: tempfile::tempdir().unwrap(),
+            refs: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// `localhost/<name><suffix>`, removed when the case ends.
+    fn image(&self, suffix: &str) -> String {
+        let r = format!("localhost/{}{suffix}", self.name);
+        self.refs.borrow_mut().push(r.clone());
+        r
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Case {
     fn drop(&mut self) {
-        for r in &self.refs {
+        for r in self.refs.borrow().iter() {
             let _ = docker(&self.host, &["rmi", "-f", r]);
         }
-        if let Some(c) = &self.consumer {
-            let _ = image_build(&self.host)
-                .args(["prune", "--consumer", c, "-q"])
-                .output();
-        }
+        let _ = image_build(&self.host)
+            .args(["prune", "--consumer", &self.consumer, "-q"])
+            .output();
     }
 }
 
@@ -120,23 +153,13 @@ fn under<'a>(files: &'a BTreeMap<String, (char, String)>, prefix: &str) -> Vec<&
 
 #[test]
 fn scratch_and_multi_stage_builds_honour_build_args_and_target() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_BASE_IMAGE"]) else {
+    let Some((tb, case)) = setup(&["DOCKER_HOST", "E2E_BASE_IMAGE"], "ib-stages") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
+    let host = case.host.as_str();
     let base = tb.get("E2E_BASE_IMAGE");
-    let name = e2e_testbed::unique_name("ib-stages");
-    let consumer = e2e_testbed::unique_name("c");
-    let (dev, fin) = (
-        format!("localhost/{name}:dev"),
-        format!("localhost/{name}:final"),
-    );
-    let _c = Cleanup {
-        host: host.into(),
-        refs: vec![dev.clone(), fin.clone()],
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let (consumer, dir) = (case.consumer.clone(), &case.dir);
+    let (dev, fin) = (case.image(":dev"), case.image(":final"));
     write(dir.path(), "a.txt", "a\n");
     write(dir.path(), "b.txt", "b\n");
     write(
@@ -225,23 +248,12 @@ fn scratch_and_multi_stage_builds_honour_build_args_and_target() {
 /// that reach the image must be identical.
 #[test]
 fn dockerignore_matches_the_docker_cli_and_symlinks_stay_symlinks() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST"]) else {
+    let Some((_, case)) = setup(&["DOCKER_HOST"], "ib-ignore") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
-    let name = e2e_testbed::unique_name("ib-ignore");
-    let (ours, theirs) = (
-        format!("localhost/{name}:ours"),
-        format!("localhost/{name}:cli"),
-    );
-    let consumer = e2e_testbed::unique_name("c");
-    let _c = Cleanup {
-        host: host.into(),
-        refs: vec![ours.clone(), theirs.clone()],
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let host = case.host.as_str();
+    let (consumer, d) = (case.consumer.clone(), case.path());
+    let (ours, theirs) = (case.image(":ours"), case.image(":cli"));
     for f in [
         "keep.txt",
         "app.log",
@@ -365,22 +377,12 @@ fn dockerignore_matches_the_docker_cli_and_symlinks_stay_symlinks() {
 
 #[test]
 fn context_escapes_are_refused_and_an_outside_dockerfile_works() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST"]) else {
+    let Some((_, case)) = setup(&["DOCKER_HOST"], "ib-escape") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
-    let name = e2e_testbed::unique_name("ib-escape");
-    let consumer = e2e_testbed::unique_name("c");
-    let (bad, outside) = (
-        format!("localhost/{name}:bad"),
-        format!("localhost/{name}:outside"),
-    );
-    let _c = Cleanup {
-        host: host.into(),
-        refs: vec![bad.clone(), outside.clone()],
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let host = case.host.as_str();
+    let (consumer, dir) = (case.consumer.clone(), &case.dir);
+    let (bad, outside) = (case.image(":bad"), case.image(":outside"));
     write(dir.path(), "secret.txt", "do not send");
     write(dir.path(), "ctx/ok.txt", "ok");
     write(
@@ -428,20 +430,13 @@ fn context_escapes_are_refused_and_an_outside_dockerfile_works() {
 
 #[test]
 fn three_images_in_one_call_then_skip_existing() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_BASE_IMAGE"]) else {
+    let Some((tb, case)) = setup(&["DOCKER_HOST", "E2E_BASE_IMAGE"], "ib-three") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
+    let host = case.host.as_str();
     let base = tb.get("E2E_BASE_IMAGE");
-    let name = e2e_testbed::unique_name("ib-three");
-    let consumer = e2e_testbed::unique_name("c");
-    let refs: Vec<String> = (1..=3).map(|i| format!("localhost/{name}-{i}:t")).collect();
-    let _c = Cleanup {
-        host: host.into(),
-        refs: refs.clone(),
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let (consumer, dir) = (case.consumer.clone(), &case.dir);
+    let refs: Vec<String> = (1..=3).map(|i| case.image(&format!("-{i}:t"))).collect();
     for i in 1..=3 {
         write(
             dir.path(),
@@ -514,25 +509,17 @@ fn three_images_in_one_call_then_skip_existing() {
 
 #[test]
 fn prune_by_consumer_and_age_with_dry_run() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST"]) else {
+    let Some((_, case)) = setup(&["DOCKER_HOST"], "ib-prune") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
-    let name = e2e_testbed::unique_name("ib-prune");
+    let host = case.host.as_str();
+    let dir = &case.dir;
     let (ca, cb) = (
         e2e_testbed::unique_name("ca"),
         e2e_testbed::unique_name("cb"),
     );
-    let a: Vec<String> = (1..=2)
-        .map(|i| format!("localhost/{name}-a{i}:t"))
-        .collect();
-    let b = format!("localhost/{name}-b:t");
-    let _c = Cleanup {
-        host: host.into(),
-        refs: a.iter().cloned().chain([b.clone()]).collect(),
-        consumer: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let a: Vec<String> = (1..=2).map(|i| case.image(&format!("-a{i}:t"))).collect();
+    let b = case.image("-b:t");
     write(
         dir.path(),
         "Dockerfile",
@@ -602,23 +589,16 @@ fn prune_by_consumer_and_age_with_dry_run() {
 
 #[test]
 fn a_failing_run_step_names_image_and_step_and_others_finish() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_BASE_IMAGE"]) else {
+    let Some((tb, case)) = setup(&["DOCKER_HOST", "E2E_BASE_IMAGE"], "ib-fail") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
+    let host = case.host.as_str();
     let base = tb.get("E2E_BASE_IMAGE");
-    let name = e2e_testbed::unique_name("ib-fail");
-    let consumer = e2e_testbed::unique_name("c");
+    let (name, consumer, dir) = (case.name.clone(), case.consumer.clone(), &case.dir);
     let refs: Vec<String> = ["ok1", "bad", "ok2"]
         .iter()
-        .map(|s| format!("localhost/{name}-{s}:t"))
+        .map(|s| case.image(&format!("-{s}:t")))
         .collect();
-    let _c = Cleanup {
-        host: host.into(),
-        refs: refs.clone(),
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "ok/Dockerfile",
@@ -705,20 +685,13 @@ fn a_failing_run_step_names_image_and_step_and_others_finish() {
 
 #[test]
 fn timeout_and_ctrl_c_stop_builds_promptly() {
-    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_BASE_IMAGE"]) else {
+    let Some((tb, case)) = setup(&["DOCKER_HOST", "E2E_BASE_IMAGE"], "ib-stop") else {
         return;
     };
-    let host = tb.get("DOCKER_HOST");
+    let host = case.host.as_str();
     let base = tb.get("E2E_BASE_IMAGE");
-    let name = e2e_testbed::unique_name("ib-stop");
-    let consumer = e2e_testbed::unique_name("c");
-    let r = format!("localhost/{name}:t");
-    let _c = Cleanup {
-        host: host.into(),
-        refs: vec![r.clone()],
-        consumer: Some(consumer.clone()),
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let (consumer, dir) = (case.consumer.clone(), &case.dir);
+    let r = case.image(":t");
     let marker = format!("sleep 4{}", std::process::id() % 1000);
     write(
         dir.path(),
@@ -801,20 +774,13 @@ fn timeout_and_ctrl_c_stop_builds_promptly() {
 
 #[test]
 fn podman_builds_land_in_podmans_store_and_prune_there() {
-    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST"]) else {
+    let Some((_, case)) = setup(&["E2E_PODMAN_HOST"], "ib-podman") else {
         return;
     };
-    let host = tb.get("E2E_PODMAN_HOST");
-    let name = e2e_testbed::unique_name("ib-podman");
-    let consumer = e2e_testbed::unique_name("c");
-    let short = format!("{name}:t");
-    let stored = format!("localhost/{short}");
-    let _c = Cleanup {
-        host: host.into(),
-        refs: vec![stored.clone()],
-        consumer: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let host = case.host.as_str();
+    let (consumer, dir) = (case.consumer.clone(), &case.dir);
+    let stored = case.image(":t");
+    let short = stored.trim_start_matches("localhost/").to_string();
     write(
         dir.path(),
         "Dockerfile",
