@@ -313,7 +313,7 @@ fn bad_ignore(path: &Path, e: crate::ignore::PatternError) -> ContextError {
 
 fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n.div_ceil(2)];
-    let _ = getrandom::fill(&mut b);
+    let _ = getrandom::getrandom(&mut b);
     let mut s: String = b.iter().map(|x| format!("{x:02x}")).collect();
     s.truncate(n);
     s

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// the upstream clock-derived "uuid" repeated for ~4.3 s).
 pub fn random_suffix() -> Result<String, CliError> {
     let mut buf = [0u8; 4];
-    getrandom::fill(&mut buf)
+    getrandom::getrandom(&mut buf)
         .map_err(|e| CliError::failure(format!("cannot read the OS random source: {e}")))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
