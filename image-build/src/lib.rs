@@ -23,7 +23,7 @@ use e2e_engine::runtime;
 use std::io::Write;
 
 /// Exit code after Ctrl-C.
-pub const INTERRUPTED: u8 = 130;
+pub use e2e_core::exit::INTERRUPTED;
 
 /// Runs the parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -134,10 +134,9 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
         write_out(out, &text)?;
     }
     if ending == run::Ending::Interrupted {
-        return Err(CliError {
-            code: INTERRUPTED,
-            message: "interrupted; unfinished builds were stopped".into(),
-        });
+        return Err(CliError::interrupted(
+            "interrupted; unfinished builds were stopped",
+        ));
     }
     let failed: Vec<&str> = results
         .iter()

@@ -32,7 +32,8 @@ Results go to stdout, one line per node and image: NODE IMAGE RESULT BYTES SECON
 RESULT is loaded, re-tagged, already-present or failed. Progress and errors go to stderr.
 
 Exit codes: 0 every node has every image; 1 something failed (no such cluster, image not in the
-engine, `ctr` failed in a node: the other nodes' results are still printed); 2 usage error.";
+engine, `ctr` failed in a node: the other nodes' results are still printed); 2 usage error;
+130 interrupted (Ctrl-C; run the same command again to finish).";
 
 /// Put local images into every node of a Kind cluster.
 ///

@@ -86,7 +86,18 @@ async fn load_cmd(a: LoadArgs, out: &mut dyn Write) -> Result<(), CliError> {
         "engine: {engine} ({:.0} ms)",
         t.elapsed().as_secs_f64() * 1e3
     ));
-    let report = load::load(&engine, &opts, &rep).await?;
+    // Ctrl-C drops the load: its connections close, so every `ctr import` still reading gets
+    // a cut-off stream and keeps nothing; what finished earlier stays, and a re-run converges.
+    let report = tokio::select! {
+        r = load::load(&engine, &opts, &rep) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(CliError::interrupted(
+                "interrupted: imports still streaming were cut off (their nodes keep nothing \
+                 of them); images that had finished loading stay; run the same command again \
+                 to finish",
+            ));
+        }
+    };
     print_report(&report, a.cluster.json, out)?;
     let failed = report.failed();
     if failed.is_empty() {

@@ -335,6 +335,92 @@ fn usage_errors_exit_2() {
     );
 }
 
+/// Ctrl-C while the bytes stream: exit 130 with a message saying what to do, no node keeps a
+/// partial image (each `ctr import` sees its stream cut off), and the same command re-run loads
+/// the image everywhere.
+#[test]
+fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let img = format!("localhost/{}:v1", unique("kl-intr"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.node_names = vec![img.clone()];
+    build_image(&host, &img, 200 << 20);
+    clean.engine_images.push((host.clone(), img.clone()));
+    let id = image_id(&host, &img);
+
+    let mut child = Command::new(BIN)
+        .args(["-n", &cluster, &img, "--host", &host])
+        .env_remove("KIND_LOAD_IMAGES")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("kind-load never said it started importing");
+        if line.contains("importing into") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t = Instant::now();
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?} to stop",
+        t.elapsed()
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("run the same command again"),
+        "{err}"
+    );
+
+    // The imports in the nodes end on the cut-off stream without creating an image.
+    std::thread::sleep(Duration::from_secs(2));
+    for n in &nodes {
+        let names = node_names(&host, n);
+        assert!(
+            !names.contains(&img) && !names.contains(&id),
+            "{n} kept a partial {img}: {names:?}"
+        );
+    }
+
+    let out = ok(&kind_load(&host, &["-n", &cluster, &img]));
+    let r = rows(&out, &img);
+    assert_eq!(r.len(), 3, "{out}");
+    assert!(r.iter().all(|row| row[2] == "loaded"), "{out}");
+    for n in &nodes {
+        assert!(node_names(&host, n).contains(&img), "{n} lacks {img}");
+    }
+}
+
 /// Completions and man pages come from the same clap definition as the binary; no engine needed.
 #[test]
 fn completions_and_man_pages_are_generated() {

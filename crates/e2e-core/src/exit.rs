@@ -7,6 +7,8 @@ use std::process::ExitCode;
 pub const FAILURE: u8 = 1;
 /// Usage or configuration error: bad flags, unusable input.
 pub const USAGE: u8 = 2;
+/// Stopped by Ctrl-C (128 + SIGINT, what a shell reports for a process the signal killed).
+pub const INTERRUPTED: u8 = 130;
 
 /// An error a tool reports to a person: one message (already saying what to do next) and the
 /// process exit code.
@@ -26,6 +28,12 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
             code: USAGE,
+            message: message.into(),
+        }
+    }
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self {
+            code: INTERRUPTED,
             message: message.into(),
         }
     }
