@@ -57,11 +57,11 @@ fn loads_one_and_then_several_images_into_every_node() {
     let b = format!("localhost/{}:v1", unique("kl-two"));
     let c = format!("{}:v2", unique("kl-hub"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![a.clone(), b.clone(), format!("docker.io/library/{c}")];
     for i in [&a, &b, &c] {
-        build_image(&host, i, 300_000);
-        clean.engine_images.push((host.clone(), i.clone()));
+        clean.build(i, 300_000);
     }
+    // The nodes know `c` by its normalised name.
+    clean.node_names.push(format!("docker.io/library/{c}"));
 
     // One image.
     let out = ok(&kind_load(&host, &["--cluster", &cluster, &a]));
@@ -111,9 +111,8 @@ fn second_load_skips_and_a_new_tag_only_retags() {
     let repo = format!("localhost/{}", unique("kl-skip"));
     let (t1, t2) = (format!("{repo}:t1"), format!("{repo}:t2"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![t1.clone(), t2.clone()];
-    build_image(&host, &t1, 200_000);
-    clean.engine_images.push((host.clone(), t1.clone()));
+    clean.build(&t1, 200_000);
+    clean.node_names.push(t2.clone());
     ok(&kind_load(&host, &["-n", &cluster, &t1]));
 
     let o = kind_load(&host, &["-n", &cluster, &t1]);
@@ -170,10 +169,8 @@ fn localhost_and_registry_port_names_keep_their_names() {
     let local = format!("localhost/{u}:e2e");
     let port = format!("localhost:5000/team/{u}:v1.2");
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![local.clone(), port.clone()];
     for i in [&local, &port] {
-        build_image(&host, i, 100_000);
-        clean.engine_images.push((host.clone(), i.clone()));
+        clean.build(i, 100_000);
     }
     // Load into one node only (--nodes), then the rest.
     let out = ok(&kind_load(
@@ -212,9 +209,7 @@ fn podman_localhost_image_loads_into_the_podman_cluster_under_that_name() {
     assert!(!nodes.is_empty(), "no Podman fixture nodes for {cluster}");
     let name = format!("localhost/{}:podman", unique("kl-pod"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![name.clone()];
-    build_image(&host, &name, 200_000);
-    clean.engine_images.push((host.clone(), name.clone()));
+    clean.build(&name, 200_000);
     // Podman itself lists it under the localhost/ name.
     assert!(docker(&host, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains(&name));
 
@@ -251,9 +246,7 @@ fn archive_files_are_streamed_and_checked_like_images() {
     };
     let name = format!("localhost/{}:arch", unique("kl-arch"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![name.clone()];
-    build_image(&host, &name, 150_000);
-    clean.engine_images.push((host.clone(), name.clone()));
+    clean.build(&name, 150_000);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("img.tar");
     docker(&host, &["save", "-o", tar.to_str().unwrap(), &name]);
@@ -347,9 +340,7 @@ fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
     };
     let img = format!("localhost/{}:v1", unique("kl-intr"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![img.clone()];
-    build_image(&host, &img, 200 << 20);
-    clean.engine_images.push((host.clone(), img.clone()));
+    clean.build(&img, 200 << 20);
     let id = image_id(&host, &img);
 
     let mut child = Command::new(BIN)
@@ -651,9 +642,7 @@ fn platform_flag_loads_an_engine_image() {
     };
     let name = format!("localhost/{}:plat", unique("kl-plat"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![name.clone()];
-    build_image(&host, &name, 50_000);
-    clean.engine_images.push((host.clone(), name.clone()));
+    clean.build(&name, 50_000);
     let out = ok(&kind_load(
         &host,
         &["-n", &cluster, "--platform", "linux/amd64", &name],

@@ -19,9 +19,7 @@ fn five_hundred_mb_image_streams_without_temp_files_in_flat_memory() {
     let nodes = cluster_nodes(&host, &cluster);
     let name = format!("localhost/{}:big", unique("kl-500mb"));
     let mut clean = Cleanup::new(&host, &nodes);
-    clean.node_names = vec![name.clone()];
-    build_image(&host, &name, SIZE);
-    clean.engine_images.push((host.clone(), name.clone()));
+    clean.build(&name, SIZE);
 
     let tmp = tempfile::tempdir().unwrap();
     let before_tmp = list_dir("/tmp");

@@ -145,6 +145,15 @@ pub struct Cleanup {
 }
 
 impl Cleanup {
+    /// Builds `name` from `size` random bytes in this cleanup's engine; at the end it goes from
+    /// the engine and from the nodes.
+    pub fn build(&mut self, name: &str, size: usize) {
+        build_image(&self.host, name, size);
+        self.engine_images
+            .push((self.host.clone(), name.to_string()));
+        self.node_names.push(name.to_string());
+    }
+
     pub fn new(host: &str, nodes: &[String]) -> Self {
         Self {
             host: host.to_string(),
