@@ -12,7 +12,7 @@ CARGO ?= cargo
 help: ## List the targets with a one-line description each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: ## Release build of every tool into $(BIN_DIR)/
+tools: ## Release build of every tool into target/bin/ (BIN_DIR=... to change)
 	$(CARGO) build --release --workspace --bins
 	@mkdir -p $(BIN_DIR)
 	@for t in $(TOOLS); do install -m 0755 $${CARGO_TARGET_DIR:-target}/release/$$t $(BIN_DIR)/$$t; echo "$(BIN_DIR)/$$t"; done
@@ -30,10 +30,8 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-MAN_TOOLS := tag-gen image-build kind-load migrate
-
 man: ## Generate man pages for every tool into target/man/
-	@for t in $(MAN_TOOLS); do $(CARGO) run --quiet -p $$t -- man --out-dir target/man || exit 1; done
+	@for t in $(TOOLS); do $(CARGO) run --quiet -p $$t -- man --out-dir target/man || exit 1; done
 
 bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
