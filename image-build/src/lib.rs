@@ -22,9 +22,6 @@ use e2e_core::CliError;
 use e2e_engine::runtime;
 use std::io::Write;
 
-/// Exit code after Ctrl-C.
-pub use e2e_core::exit::INTERRUPTED;
-
 /// Runs the parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {

@@ -61,10 +61,6 @@ impl Case {
         self.refs.borrow_mut().push(r.clone());
         r
     }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
 impl Drop for Case {
@@ -252,7 +248,7 @@ fn dockerignore_matches_the_docker_cli_and_symlinks_stay_symlinks() {
         return;
     };
     let host = case.host.as_str();
-    let (consumer, d) = (case.consumer.clone(), case.path());
+    let (consumer, d) = (case.consumer.clone(), case.dir.path());
     let (ours, theirs) = (case.image(":ours"), case.image(":cli"));
     for f in [
         "keep.txt",
