@@ -10,10 +10,13 @@ pub mod cli;
 pub mod containerd;
 pub mod exec;
 pub mod fanout;
+pub mod frames;
 pub mod load;
 pub mod names;
 pub mod nodes;
+pub mod repack;
 pub mod source;
+pub mod tarfmt;
 
 use clap::CommandFactory;
 use cli::{Cli, ClusterArgs, Command, LoadArgs};

@@ -4,17 +4,22 @@
 use crate::containerd::{self, NodeImages, Platforms};
 use crate::exec;
 use crate::fanout;
+use crate::frames;
 use crate::names::ImageName;
 use crate::nodes::{self, Node};
-use crate::source::{self, ArchiveImage, ByteStream};
+use crate::repack;
+use crate::source::{self, ArchiveToc, ByteStream};
 use bollard::Docker;
 use e2e_core::report::Reporter;
 use e2e_core::CliError;
 use e2e_engine::Engine;
 use futures_util::future::join_all;
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What to load, and how.
@@ -63,7 +68,7 @@ pub struct NodeResult {
     /// The name(s) the node lists it under.
     pub names: Vec<String>,
     pub action: Action,
-    /// Bytes streamed into the node.
+    /// The image's bytes (as the engine or file delivered them) streamed into the node.
     pub bytes: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +99,8 @@ struct Item {
     label: String,
     /// (containerd name, image ID) pairs that must be on every node afterwards.
     wants: Vec<(String, String)>,
+    /// Blob digests known before the export is read (protected from the first byte on).
+    expected: Vec<String>,
     source: ItemSource,
 }
 
@@ -103,8 +110,8 @@ enum ItemSource {
     File(PathBuf),
 }
 
-/// An archive file and the images its table of contents names.
-type Archive = (PathBuf, Vec<ArchiveImage>);
+/// An archive file and its table of contents.
+type Archive = (PathBuf, ArchiveToc);
 
 /// Parses the image names and reads the archives' tables of contents (no engine needed).
 fn items_from(opts: &LoadOptions) -> Result<(Vec<ImageName>, Vec<Archive>), CliError> {
@@ -122,7 +129,7 @@ fn items_from(opts: &LoadOptions) -> Result<(Vec<ImageName>, Vec<Archive>), CliE
     }
     let mut archives = Vec::new();
     for p in &opts.archives {
-        archives.push((p.clone(), source::archive_images(p)?));
+        archives.push((p.clone(), source::archive_toc(p)?));
     }
     Ok((names, archives))
 }
@@ -299,6 +306,38 @@ async fn detect_snapshotter(docker: &Docker, node: &str) -> (String, Option<Stri
     }
 }
 
+/// Snapshotters read so far, per node (shared by the import tasks of one run).
+type SnapshotterCache = std::sync::Arc<tokio::sync::Mutex<HashMap<String, String>>>;
+
+/// The node's snapshotter, read once per run.
+async fn snapshotter(
+    docker: &Docker,
+    node: &str,
+    cache: &SnapshotterCache,
+    rep: &Reporter,
+) -> String {
+    // Not held across the exec: the nodes read theirs at the same time.
+    if let Some(s) = cache.lock().await.get(node) {
+        return s.clone();
+    }
+    let (s, warning) = detect_snapshotter(docker, node).await;
+    if let Some(w) = warning {
+        rep.warn(format!("{node}: {w}"));
+    }
+    rep.detail(format!("{node}: snapshotter {s}"));
+    cache.lock().await.insert(node.to_string(), s.clone());
+    s
+}
+
+/// Unique per run on this host (process ID and start time): names holders and ingests.
+fn run_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{:x}", std::process::id(), nanos)
+}
+
 /// Loads everything `opts` names into the cluster's nodes. Per-node failures are rows of the
 /// report (the caller exits 1 on them); setup problems (no nodes, image not in the engine)
 /// are errors.
@@ -321,16 +360,17 @@ pub async fn load(
     let ids = join_all(
         names
             .iter()
-            .map(|n| source::engine_image_id(docker, &n.engine)),
+            .map(|n| source::engine_image(docker, &n.engine)),
     )
     .await;
     let mut items = Vec::new();
     let mut missing = Vec::new();
     for (n, id) in names.iter().zip(ids) {
         match id {
-            Ok(Some(id)) => items.push(Item {
+            Ok(Some(img)) => items.push(Item {
                 label: n.given.clone(),
-                wants: vec![(n.node.clone(), id)],
+                wants: vec![(n.node.clone(), img.id.clone())],
+                expected: std::iter::once(img.id).chain(img.layers).collect(),
                 source: ItemSource::Engine(n.engine.clone()),
             }),
             Ok(None) => missing.push(n.given.clone()),
@@ -360,13 +400,15 @@ pub async fn load(
             }
         )));
     }
-    for (path, imgs) in archives {
+    for (path, toc) in archives {
         items.push(Item {
             label: path.display().to_string(),
-            wants: imgs
+            wants: toc
+                .images
                 .iter()
                 .flat_map(|i| i.names.iter().map(|n| (n.clone(), i.id.clone())))
                 .collect(),
+            expected: toc.digests,
             source: ItemSource::File(path),
         });
     }
@@ -379,44 +421,20 @@ pub async fn load(
     };
 
     // What each node holds now: names first (one exec per node, all nodes at once); only
-    // where a name alone does not settle it, the content labels and (for the import) the
-    // snapshotter, both at once.
+    // where a name alone does not settle it, the content labels too.
     let t0 = Instant::now();
-    let want_snap = opts.snapshotter.is_none();
     let items_ref = &items;
     let states = join_all(all_nodes.iter().map(|n| async move {
         let mut st = node_images(docker, n, false).await;
-        let mut snap = None;
         if let Ok(s) = &mut st {
             let needs: Vec<Need> = items_ref.iter().map(|it| need(s, it, opts.force)).collect();
             // A name alone settles "present" and "re-tag"; "import" only when the node's CRI
             // plugin names images by ID (or the node holds none). Else read the content.
-            let unsure = !opts.force && !s.settles_absence() && needs.contains(&Need::Import);
-            // The snapshotter only matters to nodes that may import (not read on the fast
-            // path: every exec costs ~0.1 s there).
-            let may_import = needs.iter().any(|x| *x != Need::Nothing);
-            let (c, sn) = tokio::join!(
-                async {
-                    if unsure {
-                        complete(docker, &n.name, s).await
-                    } else {
-                        Ok(())
-                    }
-                },
-                async {
-                    if want_snap && may_import {
-                        Some(detect_snapshotter(docker, &n.name).await)
-                    } else {
-                        None
-                    }
-                }
-            );
-            snap = sn;
-            if let Err(e) = c {
-                return (Err(e), snap);
+            if !opts.force && !s.settles_absence() && needs.contains(&Need::Import) {
+                complete(docker, &n.name, s).await?;
             }
         }
-        (st, snap)
+        st
     }))
     .await;
     let query_secs = t0.elapsed().as_secs_f64();
@@ -425,22 +443,17 @@ pub async fn load(
         query_secs * 1e3
     ));
     let mut state: BTreeMap<String, Result<NodeImages, String>> = BTreeMap::new();
-    let mut snapshotters: HashMap<String, String> = HashMap::new();
-    for (n, (st, snap)) in all_nodes.iter().zip(states) {
+    for (n, st) in all_nodes.iter().zip(states) {
         if let Err(e) = &st {
             rep.warn(format!("{}: cannot read its images: {e}", n.name));
         }
-        if let Some((s, warning)) = snap {
-            if let Some(w) = warning {
-                rep.warn(format!("{}: {w}", n.name));
-            }
-            rep.detail(format!("{}: snapshotter {s}", n.name));
-            snapshotters.insert(n.name.clone(), s);
-        }
         state.insert(n.name.clone(), st);
     }
+    // The snapshotter is read once per node, while the first export is being prepared.
+    let snapshotters: SnapshotterCache = Default::default();
+    let token = run_token();
 
-    for item in &items {
+    for (item_no, item) in items.iter().enumerate() {
         let first_row = report.results.len();
         let names: Vec<String> = item.wants.iter().map(|(n, _)| n.clone()).collect();
         let row = |node: &str, action, bytes, seconds, error| NodeResult {
@@ -492,7 +505,8 @@ pub async fn load(
             (node, r, t.elapsed().as_secs_f64())
         }))
         .await;
-        let mut touched: Vec<(&Node, Action, u64, f64)> = Vec::new();
+        // (node, what was done, bytes, seconds, the node's listing when the load printed it)
+        let mut touched: Vec<(&Node, Action, u64, f64, Option<String>)> = Vec::new();
         for (node, r, secs) in retag_results {
             match r {
                 Ok(()) => {
@@ -500,7 +514,7 @@ pub async fn load(
                         "{}: {}: re-tagged (image ID already there)",
                         item.label, node.name
                     ));
-                    touched.push((node, Action::Retagged, 0, secs));
+                    touched.push((node, Action::Retagged, 0, secs, None));
                 }
                 Err(e) => {
                     // kind falls back to a full load when a re-tag fails; so do we.
@@ -542,6 +556,22 @@ pub async fn load(
                 }
                 ItemSource::File(p) => source::file_stream(p.clone()),
             };
+            // The report counts the image's bytes (what the engine or file delivered), not
+            // the frames around them.
+            let image_bytes = Arc::new(AtomicU64::new(0));
+            let counter = image_bytes.clone();
+            let stream = stream.inspect(move |c| {
+                if let Ok(c) = c {
+                    counter.fetch_add(c.len() as u64, Ordering::Relaxed);
+                }
+            });
+            let stream = repack::repack(
+                stream,
+                repack::Plan {
+                    token: format!("{token}-{item_no}"),
+                    expected: item.expected.clone(),
+                },
+            );
             let (txs, rxs) = fanout::channels(import_nodes.len());
             let t = Instant::now();
             let tasks: Vec<_> = import_nodes
@@ -550,13 +580,18 @@ pub async fn load(
                 .map(|(node, rx)| {
                     let docker = docker.clone();
                     let name = node.name.clone();
-                    let snap = opts
-                        .snapshotter
-                        .clone()
-                        .or_else(|| snapshotters.get(&node.name).cloned())
-                        .unwrap_or_else(|| "overlayfs".into());
-                    let cmd = containerd::import_cmd(&snap, &opts.platforms);
+                    let fixed = opts.snapshotter.clone();
+                    let cache = snapshotters.clone();
+                    let platforms = opts.platforms.clone();
+                    let rep = rep.clone();
                     tokio::spawn(async move {
+                        // Read while the engine prepares the export (its first byte takes
+                        // longer than this exec).
+                        let snap = match fixed {
+                            Some(s) => s,
+                            None => snapshotter(&docker, &name, &cache, &rep).await,
+                        };
+                        let cmd = frames::load_cmd(&snap, &platforms);
                         let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx)).await;
                         (r, t.elapsed().as_secs_f64())
                     })
@@ -580,8 +615,15 @@ pub async fn load(
                         Some(format!("reading the image from its source failed: {src}")),
                     )),
                     (Ok((o, written)), None) if o.ok() && written == fanned.bytes => {
-                        rep.detail(format!("{}: ctr: {}", node.name, o.stdout.trim()));
-                        touched.push((node, Action::Loaded, written, secs));
+                        let (ctr_out, listing) = frames::split_output(&o.stdout);
+                        rep.detail(format!("{}: ctr: {}", node.name, ctr_out.trim()));
+                        touched.push((
+                            node,
+                            Action::Loaded,
+                            image_bytes.load(Ordering::Relaxed),
+                            secs,
+                            listing.map(str::to_string),
+                        ));
                     }
                     (Ok((o, written)), None) => report.results.push(row(
                         &node.name,
@@ -589,7 +631,7 @@ pub async fn load(
                         written,
                         secs,
                         Some(format!(
-                            "`ctr images import` failed (exit {}): {}",
+                            "loading into the node's containerd failed (exit {}): {}",
                             o.exit_code,
                             o.message()
                         )),
@@ -615,8 +657,12 @@ pub async fn load(
         let tv = Instant::now();
         // Verify: every touched node lists every wanted name with the wanted ID; a name that
         // is missing while the ID is there (Podman's short names) is re-tagged.
-        let fresh = join_all(touched.iter().map(|(n, ..)| async move {
-            let mut s = node_images(docker, n, false).await;
+        let fresh = join_all(touched.iter().map(|(n, _, _, _, listing)| async move {
+            // A load printed the node's listing as its last step; a re-tag did not.
+            let mut s = match listing {
+                Some(l) => Ok(NodeImages::parse_names(l)),
+                None => node_images(docker, n, false).await,
+            };
             let verdict = match &mut s {
                 Err(e) => Err(format!("verifying failed: {e}")),
                 Ok(s) => verify(docker, &n.name, s, item).await,
@@ -624,7 +670,7 @@ pub async fn load(
             (s, verdict)
         }))
         .await;
-        for ((node, action, bytes, secs), (s, verdict)) in touched.into_iter().zip(fresh) {
+        for ((node, action, bytes, secs, _), (s, verdict)) in touched.into_iter().zip(fresh) {
             match verdict {
                 Ok(()) => report
                     .results
@@ -801,6 +847,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
+            expected: Vec::new(),
             source: ItemSource::Engine("x".into()),
         }
     }

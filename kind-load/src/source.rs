@@ -3,11 +3,13 @@
 
 use crate::exec::engine_error;
 use crate::names;
+use crate::tarfmt::{cstr, header_name, tar_size};
 use bollard::Docker;
 use bytes::{Bytes, BytesMut};
 use e2e_core::CliError;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncReadExt;
@@ -18,10 +20,22 @@ pub const CHUNK: usize = 256 * 1024;
 /// A byte stream of an image archive.
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
-/// The engine's image ID (config digest) for `name`, or None when the engine does not have it.
-pub async fn engine_image_id(docker: &Docker, name: &str) -> Result<Option<String>, String> {
+/// What the engine says about an image before it is exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineImage {
+    /// The image ID (config digest).
+    pub id: String,
+    /// The layers' diff IDs: the digests of the uncompressed layer tars an export holds.
+    pub layers: Vec<String>,
+}
+
+/// The engine's image `name`, or None when the engine does not have it.
+pub async fn engine_image(docker: &Docker, name: &str) -> Result<Option<EngineImage>, String> {
     match docker.inspect_image(name).await {
-        Ok(i) => Ok(i.id),
+        Ok(i) => Ok(i.id.map(|id| EngineImage {
+            id,
+            layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        })),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
@@ -175,9 +189,23 @@ struct OciDescriptor {
     annotations: std::collections::HashMap<String, String>,
 }
 
+/// What an archive holds, read before it is streamed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArchiveToc {
+    pub images: Vec<ArchiveImage>,
+    /// Every blob digest the archive names (OCI `blobs/sha256/...`, Podman's `<hex>.tar`,
+    /// configs, and the layers' diff IDs from the configs of a Docker archive).
+    pub digests: Vec<String>,
+}
+
 /// Reads an archive's table of contents (`manifest.json` of `docker save`/`podman save`, or an
 /// OCI layout's `index.json`) by walking the tar headers and seeking over the contents.
 pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
+    archive_toc(path).map(|t| t.images)
+}
+
+/// [`archive_images`] plus the blob digests the archive names.
+pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
     let fail = |why: String| {
         CliError::failure(format!(
             "archive {}: {why}; expected a `docker save`/`podman save` tar or an OCI layout tar",
@@ -186,23 +214,61 @@ pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
     };
     let mut f = std::fs::File::open(path)
         .map_err(|e| CliError::failure(format!("cannot open archive {}: {e}", path.display())))?;
-    let mut manifest = None;
-    let mut index = None;
+    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut digests = BTreeSet::new();
     walk_tar(
         &mut f,
-        |name, _size| matches!(name, "manifest.json" | "index.json"),
-        |name, data| {
-            if name == "manifest.json" {
-                manifest = Some(data);
-            } else {
-                index = Some(data);
+        |name, size| {
+            if let Some(d) = named_digest(name) {
+                digests.insert(d);
             }
+            name.ends_with(".json") && size <= 4 * 1024 * 1024
+        },
+        |name, data| {
+            json.insert(name.to_string(), data);
         },
     )
     .map_err(|e| fail(e.to_string()))?;
-    if let Some(m) = manifest {
+    let images = toc_images(&json).map_err(fail)?;
+    for data in json.values() {
+        digests.extend(diff_ids(data));
+    }
+    Ok(ArchiveToc {
+        images,
+        digests: digests.into_iter().collect(),
+    })
+}
+
+/// `blobs/sha256/<hex>`, `<hex>.tar`, `<hex>.json` -> `sha256:<hex>`.
+pub fn named_digest(name: &str) -> Option<String> {
+    let base = name.strip_prefix("blobs/sha256/").or_else(|| {
+        let b = name.rsplit('/').next()?;
+        b.strip_suffix(".tar").or_else(|| b.strip_suffix(".json"))
+    })?;
+    (base.len() == 64 && base.bytes().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{base}"))
+}
+
+/// The `rootfs.diff_ids` of an image config (nothing for other JSON).
+fn diff_ids(config: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Config {
+        rootfs: RootFs,
+    }
+    #[derive(Deserialize)]
+    struct RootFs {
+        #[serde(default)]
+        diff_ids: Vec<String>,
+    }
+    serde_json::from_slice::<Config>(config)
+        .map(|c| c.rootfs.diff_ids)
+        .unwrap_or_default()
+}
+
+fn toc_images(json: &HashMap<String, Vec<u8>>) -> Result<Vec<ArchiveImage>, String> {
+    if let Some(m) = json.get("manifest.json") {
         let entries: Vec<DockerManifestEntry> =
-            serde_json::from_slice(&m).map_err(|e| fail(format!("bad manifest.json: {e}")))?;
+            serde_json::from_slice(m).map_err(|e| format!("bad manifest.json: {e}"))?;
         return Ok(entries
             .into_iter()
             .map(|e| ArchiveImage {
@@ -216,9 +282,9 @@ pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
             })
             .collect());
     }
-    if let Some(i) = index {
+    if let Some(i) = json.get("index.json") {
         let idx: OciIndex =
-            serde_json::from_slice(&i).map_err(|e| fail(format!("bad index.json: {e}")))?;
+            serde_json::from_slice(i).map_err(|e| format!("bad index.json: {e}"))?;
         return Ok(idx
             .manifests
             .into_iter()
@@ -234,7 +300,7 @@ pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
             })
             .collect());
     }
-    Err(fail("no manifest.json or index.json in it".into()))
+    Err("no manifest.json or index.json in it".into())
 }
 
 /// `blobs/sha256/<hex>` or `<hex>.json` -> `sha256:<hex>`.
@@ -269,19 +335,7 @@ fn walk_tar<R: Read + Seek>(
         let kind = header[156];
         let mut name = match long_name.take() {
             Some(n) => n,
-            None => {
-                let n = cstr(&header[0..100]);
-                let prefix = if &header[257..262] == b"ustar" {
-                    cstr(&header[345..500])
-                } else {
-                    String::new()
-                };
-                if prefix.is_empty() {
-                    n
-                } else {
-                    format!("{prefix}/{n}")
-                }
-            }
+            None => header_name(&header),
         };
         if let Some(stripped) = name.strip_prefix("./") {
             name = stripped.to_string();
@@ -303,28 +357,6 @@ fn walk_tar<R: Read + Seek>(
             r.seek(SeekFrom::Current(padded as i64))?;
         }
     }
-}
-
-fn cstr(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
-/// Octal size field, or GNU base-256 for large files.
-fn tar_size(f: &[u8]) -> Option<u64> {
-    if f[0] & 0x80 != 0 {
-        let mut v: u64 = (f[0] & 0x7f) as u64;
-        for &b in &f[1..] {
-            v = v.checked_mul(256)?.checked_add(b as u64)?;
-        }
-        return Some(v);
-    }
-    let s = cstr(f);
-    let s = s.trim();
-    if s.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(s, 8).ok()
 }
 
 #[cfg(test)]

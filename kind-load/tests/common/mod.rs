@@ -44,6 +44,21 @@ pub fn build_image(host: &str, name: &str, size: usize) {
     );
 }
 
+/// Builds `FROM scratch` + one `COPY` layer of random bytes per entry of `sizes`.
+pub fn build_layers(host: &str, name: &str, sizes: &[usize]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dockerfile = String::from("FROM scratch\n");
+    for (i, size) in sizes.iter().enumerate() {
+        write_random(&dir.path().join(format!("l{i}")), *size);
+        dockerfile.push_str(&format!("COPY l{i} /l{i}\n"));
+    }
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    docker(
+        host,
+        &["build", "-q", "-t", name, dir.path().to_str().unwrap()],
+    );
+}
+
 /// `size` bytes that do not compress and differ per call (xorshift seeded from the clock).
 pub fn write_random(path: &Path, size: usize) {
     use std::io::Write;

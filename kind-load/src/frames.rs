@@ -1,0 +1,205 @@
+//! The load protocol between kind-load and a node: one exec per node runs [`SCRIPT`] with
+//! `sh`, and kind-load writes frames to its stdin, each a line `OP ARGS...` followed by the
+//! bytes it announces:
+//!
+//! - `hold NAME SIZE MANIFEST` + SIZE bytes: import (without unpacking) the holder, a tiny
+//!   image whose manifest references the blobs to come, so containerd's GC keeps each of
+//!   them from the moment it is committed (see [`crate::repack`]); `ctr import` creates it
+//!   atomically, under its own lease. It is removed when the script ends, however it ends;
+//! - `blob SIZE REF` + SIZE bytes: `ctr content ingest` them (containerd hashes and stores);
+//! - `ref LABEL`: one more reference on the holder's manifest (a blob not announced up front);
+//! - `import SIZE` + SIZE bytes: `ctr images import` that tar (names the images and unpacks),
+//!   then print [`LISTED`] and `ctr images ls`, which is the verification, and stop.
+//!
+//! Stdin ending anywhere else fails the script, so a cut-off load never creates an image.
+//! `dd` reads exactly the announced bytes in 1 MiB blocks (GNU coreutils, in every Kind node).
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::containerd::Platforms;
+use crate::tarfmt::TarWriter;
+
+/// The line before `ctr images ls` in the script's output.
+pub const LISTED: &str = "@@kind-load: images";
+
+/// Run as `sh -c SCRIPT kind-load SNAPSHOTTER [ctr import platform flags...]`.
+pub const SCRIPT: &str = r#"set -uf
+snap=$1; shift
+ctr() { command ctr --namespace=k8s.io "$@"; }
+take() { dd bs=1M iflag=fullblock,count_bytes count="$1" status=none; }
+die() { echo "kind-load: $*" >&2; exit 1; }
+hold=
+trap '[ -z "$hold" ] || ctr images rm "$hold" >/dev/null 2>&1' EXIT
+while read -r op a b c; do
+  case $op in
+  hold)
+    hold=$a holder=$c
+    take "$b" | ctr images import --no-unpack - >/dev/null || die '`ctr images import` of the holder failed' ;;
+  blob)
+    take "$a" | ctr content ingest --expected-size "$a" "$b" || die '`ctr content ingest` failed' ;;
+  ref)
+    ctr content label "$holder" "$a" >/dev/null || die '`ctr content label` failed' ;;
+  import)
+    take "$a" | ctr images import --digests --snapshotter="$snap" "$@" - ||
+      die '`ctr images import` failed'
+    echo "@@kind-load: images"
+    ctr images ls
+    exit 0 ;;
+  *) die "unexpected frame \`$op\`" ;;
+  esac
+done
+die 'the image stream ended early (cut off); nothing of it was imported'
+"#;
+
+/// The exec's command line.
+pub fn load_cmd(snapshotter: &str, platforms: &Platforms) -> Vec<String> {
+    let mut v = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "kind-load".to_string(),
+        snapshotter.to_string(),
+    ];
+    v.extend(platforms.ctr_flags());
+    v
+}
+
+/// The holder: a tiny image unique to this run (`kind-load.invalid/hold:TOKEN`) whose
+/// manifest lists `digests` as its layers, which makes containerd's GC keep them.
+pub fn hold(token: &str, digests: &[String]) -> Bytes {
+    let name = format!("kind-load.invalid/hold:{token}");
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "config": {"Labels": {"kind-load.run": token}},
+    })
+    .to_string();
+    let config_digest = sha256(config.as_bytes());
+    let layers: Vec<serde_json::Value> = digests
+        .iter()
+        .map(|d| serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": 0}))
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers,
+    })
+    .to_string();
+    let manifest_digest = sha256(manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {"io.containerd.image.name": name},
+        }],
+    })
+    .to_string();
+    let mut t = TarWriter::default();
+    t.add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    t.add(&blob_path(&config_digest), config.as_bytes());
+    t.add(&blob_path(&manifest_digest), manifest.as_bytes());
+    t.add("index.json", index.as_bytes());
+    let tar = t.finish();
+    let mut out = format!("hold {name} {} {manifest_digest}\n", tar.len()).into_bytes();
+    out.extend_from_slice(&tar);
+    Bytes::from(out)
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+fn sha256(b: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(b))
+}
+
+/// `blobs/sha256/<hex>` for `sha256:<hex>`.
+pub fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// `blob SIZE REF` (the bytes follow as their own chunks).
+pub fn blob(size: u64, reference: &str) -> Bytes {
+    Bytes::from(format!("blob {size} {reference}\n"))
+}
+
+/// `ref LABEL`
+pub fn reference(n: usize, digest: &str) -> Bytes {
+    Bytes::from(format!("ref {}\n", ref_label(n, digest)))
+}
+
+/// `import SIZE` + the tar.
+pub fn import(tar: Vec<u8>) -> Bytes {
+    let mut out = format!("import {}\n", tar.len()).into_bytes();
+    out.extend_from_slice(&tar);
+    Bytes::from(out)
+}
+
+fn ref_label(n: usize, digest: &str) -> String {
+    format!("containerd.io/gc.ref.content.kind-load.{n}={digest}")
+}
+
+/// Splits the script's stdout into ctr's import output and the `ctr images ls` listing.
+pub fn split_output(stdout: &str) -> (&str, Option<&str>) {
+    match stdout.find(LISTED) {
+        Some(i) => {
+            let rest = &stdout[i + LISTED.len()..];
+            (&stdout[..i], Some(rest.strip_prefix('\n').unwrap_or(rest)))
+        }
+        None => (stdout, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_lines_then_bytes() {
+        let h = hold("t1", &["sha256:aa".to_string()]);
+        let nl = h.iter().position(|&b| b == b'\n').unwrap();
+        let line = String::from_utf8_lossy(&h[..nl]).into_owned();
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f[..2], ["hold", "kind-load.invalid/hold:t1"]);
+        assert_eq!(f[2].parse::<usize>().unwrap(), h.len() - nl - 1);
+        // The holder's manifest, named in the line, lists the announced digest as a layer.
+        let mut a = tar::Archive::new(&h[nl + 1..]);
+        let mut found = false;
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if path == blob_path(f[3]) {
+                assert_eq!(sha256(&data), f[3]);
+                let m: serde_json::Value = serde_json::from_slice(&data).unwrap();
+                assert_eq!(m["layers"][0]["digest"], "sha256:aa");
+                found = true;
+            }
+        }
+        assert!(found);
+        assert_eq!(&blob(5, "r")[..], b"blob 5 r\n");
+        assert_eq!(&import(b"xy".to_vec())[..], b"import 2\nxy");
+    }
+
+    #[test]
+    fn the_listing_follows_the_marker() {
+        let (ctr, ls) = split_output("unpacking a...done\n@@kind-load: images\nREF TYPE\nx y\n");
+        assert_eq!(ctr, "unpacking a...done\n");
+        assert_eq!(ls, Some("REF TYPE\nx y\n"));
+        assert_eq!(split_output("nothing").1, None);
+    }
+
+    #[test]
+    fn the_command_passes_snapshotter_and_platform_flags() {
+        let c = load_cmd("overlayfs", &Platforms::One("linux/arm64".into()));
+        assert_eq!(c[0..2], ["sh", "-c"]);
+        assert_eq!(c[3..], ["kind-load", "overlayfs", "--platform=linux/arm64"]);
+        assert!(SCRIPT.contains(LISTED));
+    }
+}
