@@ -11,13 +11,35 @@ const BIN: &str = env!("CARGO_BIN_EXE_kind-load");
 
 /// Runs the real binary with a clean environment for our variables.
 fn kind_load(host: &str, args: &[&str]) -> Output {
+    kind_load_pid(host, args).1
+}
+
+/// [`kind_load`], also giving the process ID (it names the run's holder images).
+fn kind_load_pid(host: &str, args: &[&str]) -> (u32, Output) {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("KIND_") || k.starts_with("E2E_ENGINE") {
             c.env_remove(k);
         }
     }
-    c.args(args).arg("--host").arg(host).output().unwrap()
+    let child = c
+        .args(args)
+        .arg("--host")
+        .arg(host)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child.id(), child.wait_with_output().unwrap())
+}
+
+/// The holder images a kind-load process left in a node (`kind-load.invalid/hold:<pid>-...`).
+fn holders_of(host: &str, node: &str, pid: u32) -> Vec<String> {
+    let prefix = format!("kind-load.invalid/hold:{pid:x}-");
+    node_names(host, node)
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }
 
 fn text(b: &[u8]) -> String {
@@ -350,6 +372,7 @@ fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -393,7 +416,8 @@ fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
         "{err}"
     );
 
-    // The imports in the nodes end on the cut-off stream without creating an image.
+    // The imports in the nodes end on the cut-off stream without creating an image, and
+    // remove their holder.
     std::thread::sleep(Duration::from_secs(2));
     for n in &nodes {
         let names = node_names(&host, n);
@@ -401,6 +425,7 @@ fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
             !names.contains(&img) && !names.contains(&id),
             "{n} kept a partial {img}: {names:?}"
         );
+        assert_eq!(holders_of(&host, n, pid), Vec::<String>::new(), "{n}");
     }
 
     let out = ok(&kind_load(&host, &["-n", &cluster, &img]));
@@ -686,7 +711,7 @@ fn layers_survive_forced_gc_and_the_image_equals_ctrs_own_import() {
             ],
         );
     }
-    let o = kind_load(&host, &["-n", &cluster, &name]);
+    let (pid, o) = kind_load_pid(&host, &["-n", &cluster, &name]);
     for n in &nodes {
         docker(&host, &["exec", n, "touch", &stop]);
     }
@@ -704,8 +729,7 @@ fn layers_survive_forced_gc_and_the_image_equals_ctrs_own_import() {
             .unwrap_or_else(|| panic!("{n} does not list {name}:\n{check}"));
         assert!(line.contains("complete (4/4)"), "{n}: {line}");
         // Nothing of the load's own is left: no holder, no unfinished ingest.
-        let content = docker(&host, &["exec", n, "ctr", "-n", "k8s.io", "content", "ls"]);
-        assert!(!content.contains("gc.root=kind-load"), "{n}: {content}");
+        assert_eq!(holders_of(&host, n, pid), Vec::<String>::new(), "{n}");
         let active = docker(
             &host,
             &["exec", n, "ctr", "-n", "k8s.io", "content", "active"],
