@@ -30,7 +30,8 @@ ctr() { command ctr --namespace=k8s.io "$@"; }
 take() { dd bs=1M iflag=fullblock,count_bytes count="$1" status=none; }
 die() { echo "kind-load: $*" >&2; exit 1; }
 hold=
-trap '[ -z "$hold" ] || ctr images rm "$hold" >/dev/null 2>&1' EXIT
+# The CRI plugin may re-create the holder's name just after it is removed: remove it twice.
+trap '[ -z "$hold" ] || { ctr images rm "$hold"; sleep 0.2; ctr images rm "$hold"; } >/dev/null 2>&1' EXIT
 while read -r op a b c; do
   case $op in
   hold)
@@ -65,10 +66,10 @@ pub fn load_cmd(snapshotter: &str, platforms: &Platforms) -> Vec<String> {
     v
 }
 
-/// The holder: a tiny image unique to this run (`kind-load.invalid/hold:TOKEN`) whose
-/// manifest lists `digests` as its layers, which makes containerd's GC keep them.
+/// The holder: a tiny image unique to this run whose manifest lists `digests` as its layers,
+/// which makes containerd's GC keep them. It is named `sha256:<its config digest>`, the one
+/// name containerd's CRI plugin would add to it, so removing that name removes it for good.
 pub fn hold(token: &str, digests: &[String]) -> Bytes {
-    let name = format!("kind-load.invalid/hold:{token}");
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
@@ -77,6 +78,7 @@ pub fn hold(token: &str, digests: &[String]) -> Bytes {
     })
     .to_string();
     let config_digest = sha256(config.as_bytes());
+    let name = config_digest.clone();
     let layers: Vec<serde_json::Value> = digests
         .iter()
         .map(|d| serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": 0}))
@@ -165,7 +167,8 @@ mod tests {
         let nl = h.iter().position(|&b| b == b'\n').unwrap();
         let line = String::from_utf8_lossy(&h[..nl]).into_owned();
         let f: Vec<&str> = line.split(' ').collect();
-        assert_eq!(f[..2], ["hold", "kind-load.invalid/hold:t1"]);
+        assert_eq!(f[0], "hold");
+        assert!(f[1].starts_with("sha256:"), "{line}");
         assert_eq!(f[2].parse::<usize>().unwrap(), h.len() - nl - 1);
         // The holder's manifest, named in the line, lists the announced digest as a layer.
         let mut a = tar::Archive::new(&h[nl + 1..]);
@@ -175,6 +178,11 @@ mod tests {
             let path = e.path().unwrap().to_string_lossy().into_owned();
             let mut data = Vec::new();
             std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if path == blob_path(f[1]) {
+                // Named by its config's digest, which names the run.
+                assert_eq!(sha256(&data), f[1]);
+                assert!(String::from_utf8_lossy(&data).contains(r#""kind-load.run":"t1""#));
+            }
             if path == blob_path(f[3]) {
                 assert_eq!(sha256(&data), f[3]);
                 let m: serde_json::Value = serde_json::from_slice(&data).unwrap();

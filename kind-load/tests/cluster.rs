@@ -33,12 +33,20 @@ fn kind_load_pid(host: &str, args: &[&str]) -> (u32, Output) {
     (child.id(), child.wait_with_output().unwrap())
 }
 
-/// The holder images a kind-load process left in a node (`kind-load.invalid/hold:<pid>-...`).
+/// The holder images a kind-load process left in a node: named `sha256:<config digest>`, with
+/// the label `kind-load.run=<pid in hex>-...` in that config.
 fn holders_of(host: &str, node: &str, pid: u32) -> Vec<String> {
-    let prefix = format!("kind-load.invalid/hold:{pid:x}-");
+    let mark = format!(r#""kind-load.run":"{pid:x}-"#);
     node_names(host, node)
         .into_iter()
-        .filter(|n| n.starts_with(&prefix))
+        .filter(|n| n.starts_with("sha256:"))
+        .filter(|n| {
+            let o = docker_raw(
+                host,
+                &["exec", node, "ctr", "-n", "k8s.io", "content", "get", n],
+            );
+            String::from_utf8_lossy(&o.stdout).contains(&mark)
+        })
         .collect()
 }
 

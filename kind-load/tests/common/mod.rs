@@ -182,24 +182,44 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        // containerd's CRI plugin adds a `sha256:<image ID>` name a moment after an import,
+        // so that name is removed by ID too, and the sweep repeats until nothing is left.
+        let ids: BTreeSet<String> = self
+            .engine_images
+            .iter()
+            .filter_map(|(host, img)| {
+                let o = docker_raw(host, &["image", "inspect", "--format", "{{.Id}}", img]);
+                o.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            })
+            .collect();
         for node in &self.nodes {
-            let Ok(imgs) = std::panic::catch_unwind(|| node_images(&self.host, node)) else {
-                continue;
-            };
-            let targets: BTreeSet<&String> = imgs
-                .iter()
-                .filter(|(n, _)| self.node_names.contains(n))
-                .map(|(_, t)| t)
-                .collect();
-            let doomed: Vec<&str> = imgs
-                .iter()
-                .filter(|(n, t)| self.node_names.contains(n) || targets.contains(t))
-                .map(|(n, _)| n.as_str())
-                .collect();
-            if !doomed.is_empty() {
+            for round in 0..4 {
+                let Ok(imgs) = std::panic::catch_unwind(|| node_images(&self.host, node)) else {
+                    break;
+                };
+                let targets: BTreeSet<&String> = imgs
+                    .iter()
+                    .filter(|(n, _)| self.node_names.contains(n) || ids.contains(n))
+                    .map(|(_, t)| t)
+                    .collect();
+                let doomed: Vec<&str> = imgs
+                    .iter()
+                    .filter(|(n, t)| {
+                        self.node_names.contains(n) || ids.contains(n) || targets.contains(t)
+                    })
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if doomed.is_empty() {
+                    break;
+                }
                 let mut args = vec!["exec", node, "ctr", "-n", "k8s.io", "images", "rm"];
                 args.extend(doomed);
                 let _ = docker_raw(&self.host, &args);
+                if round < 3 {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
             }
         }
         for (host, img) in &self.engine_images {
