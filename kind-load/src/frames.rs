@@ -30,8 +30,14 @@ ctr() { command ctr --namespace=k8s.io "$@"; }
 take() { dd bs=1M iflag=fullblock,count_bytes count="$1" status=none; }
 die() { echo "kind-load: $*" >&2; exit 1; }
 hold=
-# The CRI plugin may re-create the holder's name just after it is removed: remove it twice.
-trap '[ -z "$hold" ] || { ctr images rm "$hold"; sleep 0.2; ctr images rm "$hold"; } >/dev/null 2>&1' EXIT
+# The holder goes in the background (the load is done with it; nobody waits for this). The
+# CRI plugin may re-create its name just after it is removed: so twice.
+unhold() {
+  if [ -n "$hold" ]; then
+    { ctr images rm "$hold"; sleep 0.2; ctr images rm "$hold"; } </dev/null >/dev/null 2>&1 &
+  fi
+}
+trap unhold EXIT
 while read -r op a b c; do
   case $op in
   hold)
