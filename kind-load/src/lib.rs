@@ -3,8 +3,10 @@
 //!
 //! The flow (see [`load::load`]): find the nodes by Kind's labels ([`nodes`]); read what each
 //! node's containerd holds with `ctr` ([`containerd`]); per node decide skip / re-tag / import;
-//! stream one export of the image from the engine ([`source`]) through bounded channels
-//! ([`fanout`]) into `ctr images import -` over each node's exec stdin ([`exec`]); verify.
+//! stream one export of the image from the engine ([`source`]), re-packed on the fly into
+//! frames ([`repack`], [`tarfmt`]) - layers for `ctr content ingest`, the rest for one final
+//! `ctr images import` - through bounded channels ([`fanout`]) into a small script on each
+//! node's exec stdin ([`frames`], [`exec`]); verify with the listing the script ends with.
 
 pub mod cli;
 pub mod containerd;
