@@ -41,7 +41,8 @@ impl ExecOutput {
     }
 }
 
-/// A chunk for stdin, or the reason the source broke off (the command then gets no clean EOF).
+/// A chunk for stdin, or the reason the source broke off (the command's stdin is then closed
+/// mid-stream, which the node script of [`crate::frames`] treats as a failed load).
 pub type StdinItem = Result<Bytes, String>;
 
 /// Runs `cmd` in `container` and collects its output and exit code.
@@ -119,11 +120,13 @@ pub async fn run_with_stdin(
             return (written, None);
         };
         let mut failed = None;
+        let mut writable = true;
         while let Some(item) = rx.recv().await {
             match item {
                 Ok(chunk) => {
                     if let Err(e) = input.write_all(&chunk).await {
                         failed = Some(format!("writing to the command's stdin: {e}"));
+                        writable = false;
                         break;
                     }
                     written += chunk.len() as u64;
@@ -136,9 +139,10 @@ pub async fn run_with_stdin(
         }
         // Stop taking chunks before the (possibly slow) shutdown, so the fan-out does not wait.
         drop(rx);
-        if failed.is_none() {
+        // EOF, also after a source error: the command must not wait for more input forever.
+        if writable {
             if let Err(e) = input.shutdown().await {
-                failed = Some(format!("closing the command's stdin: {e}"));
+                failed.get_or_insert(format!("closing the command's stdin: {e}"));
             }
         }
         // Keep the write half open until the reader is done (dropping it can close the

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kind-load");
 
@@ -364,7 +365,6 @@ fn usage_errors_exit_2() {
 #[test]
 fn ctrl_c_mid_import_leaves_no_partial_image_and_a_rerun_loads() {
     use std::io::BufRead;
-    use std::time::{Duration, Instant};
     let Some((host, cluster, nodes)) = fixture() else {
         return;
     };
@@ -767,4 +767,65 @@ fn layers_survive_forced_gc_and_the_image_equals_ctrs_own_import() {
         .unwrap()
         .1;
     assert_eq!(by_kind_load, by_ctr);
+}
+
+/// An archive cut off inside a layer (its table of contents comes first, so it looks fine up
+/// front): the load fails within seconds with a message saying so, and the node keeps
+/// neither the image nor the load's holder.
+#[test]
+fn an_archive_cut_off_mid_layer_fails_cleanly() {
+    let Some((host, cluster, nodes)) = fixture() else {
+        return;
+    };
+    let node = nodes[2].clone();
+    let name = format!("localhost/{}:cut", unique("kl-cut"));
+    let mut clean = Cleanup::new(&host, std::slice::from_ref(&node));
+    clean.build(&name, 3_000_000);
+    let saved = docker_raw(&host, &["save", &name]);
+    assert!(saved.status.success());
+    // Metadata first, then the layer, cut in its middle.
+    let mut entries: Vec<(tar::Header, Vec<u8>)> = tar::Archive::new(&saved.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            (e.header().clone(), data)
+        })
+        .collect();
+    entries.sort_by_key(|(h, _)| !h.path().unwrap().to_string_lossy().ends_with(".json"));
+    let mut b = tar::Builder::new(Vec::new());
+    for (h, data) in &entries {
+        b.append(h, &data[..]).unwrap();
+    }
+    let mut bytes = b.into_inner().unwrap();
+    bytes.truncate(bytes.len() - 1_500_000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.tar");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let t = Instant::now();
+    let (pid, o) = kind_load_pid(
+        &host,
+        &[
+            "-n",
+            &cluster,
+            "--nodes",
+            &node,
+            "--archive",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("ended in the middle"), "{err}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!node_names(&host, &node).contains(&name));
+    assert_eq!(holders_of(&host, &node, pid), Vec::<String>::new());
 }
