@@ -742,7 +742,10 @@ fn layers_survive_forced_gc_and_the_image_equals_ctrs_own_import() {
             &host,
             &["exec", n, "ctr", "-n", "k8s.io", "content", "active"],
         );
-        assert!(!active.contains("kind-load-"), "{n}: {active}");
+        assert!(
+            !active.contains(&format!("kind-load-{pid:x}-")),
+            "{n}: {active}"
+        );
     }
     // The same manifest as ctr's own import of `docker save`.
     let by_kind_load = node_images(&host, &nodes[0])
