@@ -39,8 +39,9 @@ engine, `ctr` failed in a node: the other nodes' results are still printed); 2 u
 ///
 /// Finds the cluster's node containers by Kind's labels, skips nodes that already hold the
 /// image ID, re-tags where only the name is missing, and streams one export of the image from
-/// the engine (Docker or Podman) into `ctr images import` in all other nodes at once. Needs
-/// neither the `kind` binary nor privileged exec, and writes no temporary files.
+/// the engine (Docker or Podman) into the containerd of all other nodes at once (layers with
+/// `ctr content ingest`, then `ctr images import`). Needs neither the `kind` binary nor
+/// privileged exec, and writes no temporary files.
 #[derive(Debug, Parser)]
 #[command(
     name = "kind-load",
