@@ -25,6 +25,11 @@ pub fn content_ls_cmd() -> Vec<String> {
     args(&["ctr", "--namespace", NAMESPACE, "content", "ls"])
 }
 
+/// `ctr -n k8s.io content ls -q`: the digests of the blobs the node holds.
+pub fn content_digests_cmd() -> Vec<String> {
+    args(&["ctr", "--namespace", NAMESPACE, "content", "ls", "-q"])
+}
+
 /// `containerd config dump` (how Kind finds the snapshotter).
 pub fn config_dump_cmd() -> Vec<String> {
     args(&["containerd", "config", "dump"])

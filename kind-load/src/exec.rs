@@ -6,6 +6,8 @@ use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -41,27 +43,50 @@ impl ExecOutput {
     }
 }
 
-/// A chunk for stdin, or the reason the source broke off (the command's stdin is then closed
+/// A piece of a command's stdin. `blob` names the content-store blob the bytes belong to (a
+/// `blob` frame of [`crate::frames`] and its data), so a node that holds it already is spared
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub bytes: Bytes,
+    pub blob: Option<Arc<str>>,
+}
+
+impl From<Bytes> for Piece {
+    fn from(bytes: Bytes) -> Self {
+        Piece { bytes, blob: None }
+    }
+}
+
+/// A piece for stdin, or the reason the source broke off (the command's stdin is then closed
 /// mid-stream, which the node script of [`crate::frames`] treats as a failed load).
-pub type StdinItem = Result<Bytes, String>;
+pub type StdinItem = Result<Piece, String>;
+
+/// What went to a command's stdin: bytes written, and bytes left out (blobs it holds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fed {
+    pub written: u64,
+    pub skipped: u64,
+}
 
 /// Runs `cmd` in `container` and collects its output and exit code.
 pub async fn run(docker: &Docker, container: &str, cmd: &[String]) -> Result<ExecOutput, String> {
-    run_with_stdin(docker, container, cmd, None)
+    run_with_stdin(docker, container, cmd, None, HashSet::new())
         .await
         .map(|(o, _)| o)
 }
 
-/// Runs `cmd` in `container`; when `stdin` is given, writes every chunk received to the
-/// command's stdin and closes it (EOF) when the channel ends. Returns the output and the
-/// number of bytes written. A command that exits early (closing its stdin) drops the receiver,
-/// which the sender sees as a closed channel.
+/// Runs `cmd` in `container`; when `stdin` is given, writes every piece received to the
+/// command's stdin (except those of a blob in `skip`) and closes it (EOF) when the channel
+/// ends. Returns the output and what was fed. A command that exits early (closing its stdin)
+/// drops the receiver, which the sender sees as a closed channel.
 pub async fn run_with_stdin(
     docker: &Docker,
     container: &str,
     cmd: &[String],
     stdin: Option<mpsc::Receiver<StdinItem>>,
-) -> Result<(ExecOutput, u64), String> {
+    skip: HashSet<String>,
+) -> Result<(ExecOutput, Fed), String> {
     let exec = docker
         .create_exec(
             container,
@@ -114,22 +139,26 @@ pub async fn run_with_stdin(
     };
     let write = async move {
         let mut input = input;
-        let mut written = 0u64;
+        let mut fed = Fed::default();
         let Some(mut rx) = stdin else {
             drop(input);
-            return (written, None);
+            return (fed, None);
         };
         let mut failed = None;
         let mut writable = true;
         while let Some(item) = rx.recv().await {
             match item {
-                Ok(chunk) => {
-                    if let Err(e) = input.write_all(&chunk).await {
+                Ok(piece) => {
+                    if piece.blob.as_deref().is_some_and(|b| skip.contains(b)) {
+                        fed.skipped += piece.bytes.len() as u64;
+                        continue;
+                    }
+                    if let Err(e) = input.write_all(&piece.bytes).await {
                         failed = Some(format!("writing to the command's stdin: {e}"));
                         writable = false;
                         break;
                     }
-                    written += chunk.len() as u64;
+                    fed.written += piece.bytes.len() as u64;
                 }
                 Err(source) => {
                     failed = Some(source);
@@ -147,9 +176,9 @@ pub async fn run_with_stdin(
         }
         // Keep the write half open until the reader is done (dropping it can close the
         // connection on some engines before the command's exit is seen).
-        (written, failed.map(|f| (f, input)))
+        (fed, failed.map(|f| (f, input)))
     };
-    let (read_err, (written, write_failed)) = tokio::join!(read, write);
+    let (read_err, (fed, write_failed)) = tokio::join!(read, write);
     out.stdout = String::from_utf8_lossy(&stdout).into_owned();
     out.stderr = String::from_utf8_lossy(&stderr).into_owned();
     out.exit_code = exit_code(docker, &exec.id).await?;
@@ -166,7 +195,7 @@ pub async fn run_with_stdin(
             out.stderr = why;
         }
     }
-    Ok((out, written))
+    Ok((out, fed))
 }
 
 /// The exit code once the exec has finished (the output stream can end a moment before the

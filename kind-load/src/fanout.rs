@@ -4,8 +4,7 @@
 //! reaches the source).
 //! A consumer that goes away (its command failed) is dropped; the others carry on.
 
-use crate::exec::StdinItem;
-use bytes::Bytes;
+use crate::exec::{Piece, StdinItem};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -30,21 +29,21 @@ pub fn channels(n: usize) -> (Vec<mpsc::Sender<StdinItem>>, Vec<mpsc::Receiver<S
 /// Dropping the senders at the end gives the consumers their EOF.
 pub async fn fan_out<S>(source: S, sinks: Vec<mpsc::Sender<StdinItem>>) -> Fanned
 where
-    S: Stream<Item = Result<Bytes, String>>,
+    S: Stream<Item = Result<Piece, String>>,
 {
     let mut live: Vec<Option<mpsc::Sender<StdinItem>>> = sinks.into_iter().map(Some).collect();
     let mut out = Fanned::default();
     let mut source = std::pin::pin!(source);
     while let Some(item) = source.next().await {
         match item {
-            Ok(chunk) => {
-                if chunk.is_empty() {
+            Ok(piece) => {
+                if piece.bytes.is_empty() {
                     continue;
                 }
-                out.bytes += chunk.len() as u64;
+                out.bytes += piece.bytes.len() as u64;
                 for slot in live.iter_mut() {
                     if let Some(tx) = slot {
-                        if tx.send(Ok(chunk.clone())).await.is_err() {
+                        if tx.send(Ok(piece.clone())).await.is_err() {
                             *slot = None;
                         }
                     }
@@ -68,11 +67,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use futures_util::stream;
     use std::time::Duration;
 
-    fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Bytes, String>> {
-        stream::iter((0..n).map(move |i| Ok(Bytes::from(vec![i as u8; size]))))
+    fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Piece, String>> {
+        stream::iter((0..n).map(move |i| Ok(Bytes::from(vec![i as u8; size]).into())))
     }
 
     #[tokio::test]
@@ -86,7 +86,7 @@ mod tests {
                     let mut got = 0u64;
                     let mut max_queued = 0;
                     while let Some(Ok(c)) = rx.recv().await {
-                        got += c.len() as u64;
+                        got += c.bytes.len() as u64;
                         max_queued = max_queued.max(rx.len());
                         if i == 2 {
                             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -114,7 +114,7 @@ mod tests {
         let reader = tokio::spawn(async move {
             let mut n = 0u64;
             while let Some(Ok(c)) = rx.recv().await {
-                n += c.len() as u64;
+                n += c.bytes.len() as u64;
             }
             n
         });
@@ -127,7 +127,7 @@ mod tests {
     async fn a_source_error_reaches_every_consumer() {
         let (tx, rxs) = channels(2);
         let src = stream::iter(vec![
-            Ok(Bytes::from_static(b"abc")),
+            Ok(Bytes::from_static(b"abc").into()),
             Err("boom".to_string()),
         ]);
         let readers: Vec<_> = rxs

@@ -70,6 +70,9 @@ pub struct NodeResult {
     pub action: Action,
     /// The image's bytes (as the engine or file delivered them) streamed into the node.
     pub bytes: u64,
+    /// Of those, the layers the node held already, which were not sent.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reused_bytes: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -329,6 +332,15 @@ async fn snapshotter(
     s
 }
 
+/// The blob digests a node's containerd holds (`ctr content ls -q`); empty when unreadable
+/// (then everything is sent).
+async fn blobs_held(docker: &Docker, node: &str) -> std::collections::HashSet<String> {
+    match exec::run(docker, node, &containerd::content_digests_cmd()).await {
+        Ok(o) if o.ok() => o.stdout.lines().map(|l| l.trim().to_string()).collect(),
+        _ => Default::default(),
+    }
+}
+
 /// Unique per run on this host (process ID and start time): names holders and ingests.
 fn run_token() -> String {
     let nanos = std::time::SystemTime::now()
@@ -462,6 +474,7 @@ pub async fn load(
             names: names.clone(),
             action,
             bytes,
+            reused_bytes: 0,
             seconds,
             error,
         };
@@ -507,6 +520,7 @@ pub async fn load(
         .await;
         // (node, what was done, bytes, seconds, the node's listing when the load printed it)
         let mut touched: Vec<(&Node, Action, u64, f64, Option<String>)> = Vec::new();
+        let mut reused: HashMap<String, u64> = HashMap::new();
         for (node, r, secs) in retag_results {
             match r {
                 Ok(()) => {
@@ -586,13 +600,19 @@ pub async fn load(
                     let rep = rep.clone();
                     tokio::spawn(async move {
                         // Read while the engine prepares the export (its first byte takes
-                        // longer than this exec).
-                        let snap = match fixed {
-                            Some(s) => s,
-                            None => snapshotter(&docker, &name, &cache, &rep).await,
-                        };
+                        // longer than these execs): the snapshotter, and the blobs the node
+                        // holds already (those the archive names by digest are not sent).
+                        let (snap, have) = tokio::join!(
+                            async {
+                                match fixed {
+                                    Some(s) => s,
+                                    None => snapshotter(&docker, &name, &cache, &rep).await,
+                                }
+                            },
+                            blobs_held(&docker, &name)
+                        );
                         let cmd = frames::load_cmd(&snap, &platforms);
-                        let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx)).await;
+                        let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx), have).await;
                         (r, t.elapsed().as_secs_f64())
                     })
                 })
@@ -614,9 +634,18 @@ pub async fn load(
                         secs,
                         Some(format!("reading the image from its source failed: {src}")),
                     )),
-                    (Ok((o, written)), None) if o.ok() && written == fanned.bytes => {
+                    (Ok((o, fed)), None) if o.ok() && fed.written + fed.skipped == fanned.bytes => {
                         let (ctr_out, listing) = frames::split_output(&o.stdout);
                         rep.detail(format!("{}: ctr: {}", node.name, ctr_out.trim()));
+                        if fed.skipped > 0 {
+                            rep.info(format!(
+                                "{}: {}: {} of layers already there, not sent",
+                                item.label,
+                                node.name,
+                                human_bytes(fed.skipped)
+                            ));
+                        }
+                        reused.insert(node.name.clone(), fed.skipped);
                         touched.push((
                             node,
                             Action::Loaded,
@@ -625,10 +654,10 @@ pub async fn load(
                             listing.map(str::to_string),
                         ));
                     }
-                    (Ok((o, written)), None) => report.results.push(row(
+                    (Ok((o, fed)), None) => report.results.push(row(
                         &node.name,
                         Action::Failed,
-                        written,
+                        fed.written,
                         secs,
                         Some(format!(
                             "loading into the node's containerd failed (exit {}): {}",
@@ -672,9 +701,10 @@ pub async fn load(
         .await;
         for ((node, action, bytes, secs, _), (s, verdict)) in touched.into_iter().zip(fresh) {
             match verdict {
-                Ok(()) => report
-                    .results
-                    .push(row(&node.name, action, bytes, secs, None)),
+                Ok(()) => report.results.push(NodeResult {
+                    reused_bytes: reused.get(&node.name).copied().unwrap_or(0),
+                    ..row(&node.name, action, bytes, secs, None)
+                }),
                 Err(e) => {
                     report
                         .results
@@ -757,6 +787,10 @@ async fn verify(
         }
     }
     Ok(())
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `104.9 MB`

@@ -14,6 +14,7 @@
 //! containerd's GC cannot take a committed layer before the image that uses it exists; the
 //! node script removes the holder when it is done or fails.
 
+use crate::exec::Piece;
 use crate::frames::{self, blob_path};
 use crate::names;
 use crate::source;
@@ -23,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Entries up to this size are kept for the final import (layers above it are ingested).
@@ -50,14 +52,14 @@ pub struct Plan {
 
 /// Re-packs `source` into frames; an archive the final import could not read ends the
 /// stream with an error (the nodes then get no import frame and keep nothing).
-pub fn repack<S>(source: S, plan: Plan) -> impl Stream<Item = Result<Bytes, String>> + Send
+pub fn repack<S>(source: S, plan: Plan) -> impl Stream<Item = Result<Piece, String>> + Send
 where
     S: Stream<Item = Result<Bytes, String>> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(4);
+    let (tx, rx) = mpsc::channel::<Result<Piece, String>>(4);
     tokio::spawn(async move {
         let mut r = Repacker::new(plan);
-        let _ = tx.send(Ok(r.holder_frame())).await;
+        let _ = tx.send(Ok(r.holder_frame().into())).await;
         let mut source = std::pin::pin!(source);
         while let Some(item) = source.next().await {
             let out = match item {
@@ -78,7 +80,7 @@ where
                 }
             }
         }
-        let _ = tx.send(r.finish()).await;
+        let _ = tx.send(r.finish().map(Piece::from)).await;
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
 }
@@ -91,6 +93,8 @@ enum Sink {
         size: u64,
         hasher: Sha256,
         head: Vec<u8>,
+        /// The digest its name says (OCI layouts, Podman archives): nodes holding it skip it.
+        named: Option<Arc<str>>,
     },
     /// Kept for the final import.
     Keep {
@@ -161,7 +165,7 @@ impl Repacker {
     }
 
     /// Consumes one chunk of the archive; returns the frames it completes.
-    fn feed(&mut self, mut chunk: Bytes) -> Result<Vec<Bytes>, String> {
+    fn feed(&mut self, mut chunk: Bytes) -> Result<Vec<Piece>, String> {
         let mut out = Vec::new();
         while !chunk.is_empty() {
             if self.ended {
@@ -174,13 +178,21 @@ impl Repacker {
                     let part = chunk.split_to(n);
                     e.remaining -= n as u64;
                     match &mut e.sink {
-                        Sink::Ingest { hasher, head, .. } => {
+                        Sink::Ingest {
+                            hasher,
+                            head,
+                            named,
+                            ..
+                        } => {
                             hasher.update(&part);
                             if head.len() < 16 {
                                 let k = (16 - head.len()).min(part.len());
                                 head.extend_from_slice(&part[..k]);
                             }
-                            out.push(part);
+                            out.push(Piece {
+                                bytes: part,
+                                blob: named.clone(),
+                            });
                         }
                         Sink::Keep { data, .. } | Sink::Extension { data, .. } => {
                             data.extend_from_slice(&part)
@@ -214,7 +226,7 @@ impl Repacker {
     }
 
     /// Reads one 512-byte header and decides where the entry's bytes go.
-    fn start_entry(&mut self, h: &[u8], out: &mut Vec<Bytes>) -> Result<(), String> {
+    fn start_entry(&mut self, h: &[u8], out: &mut Vec<Piece>) -> Result<(), String> {
         if h.iter().all(|&b| b == 0) {
             self.ended = true;
             return Ok(());
@@ -254,7 +266,7 @@ impl Repacker {
         Ok(())
     }
 
-    fn sink_for(&mut self, name: String, size: u64, out: &mut Vec<Bytes>) -> Sink {
+    fn sink_for(&mut self, name: String, size: u64, out: &mut Vec<Piece>) -> Sink {
         let meta = name.ends_with(".json") || name == "oci-layout" || name == "repositories";
         let keep =
             (meta && size <= META_MAX) || (size <= SMALL && self.kept_bytes + size <= SMALL_TOTAL);
@@ -265,24 +277,31 @@ impl Repacker {
                 data: Vec::with_capacity(size as usize),
             };
         }
-        // A name that is a digest (OCI layouts, Podman) is referenced before its bytes go.
-        if let Some(d) = source::named_digest(&name) {
+        // A name that is a digest (OCI layouts, Podman) is referenced before its bytes go,
+        // and lets a node that holds the blob skip the frame.
+        let named = source::named_digest(&name);
+        if let Some(d) = &named {
             if self.refs.insert(d.clone()) {
-                out.push(frames::reference(self.refs.len(), &d));
+                out.push(frames::reference(self.refs.len(), d).into());
             }
         }
+        let named: Option<Arc<str>> = named.map(Arc::from);
         self.ingests += 1;
         let reference = format!("kind-load-{}-{}", self.plan.token, self.ingests);
-        out.push(frames::blob(size, &reference));
+        out.push(Piece {
+            bytes: frames::blob(size, &reference),
+            blob: named.clone(),
+        });
         Sink::Ingest {
             name,
             size,
             hasher: Sha256::new(),
             head: Vec::new(),
+            named,
         }
     }
 
-    fn close_entry(&mut self, out: &mut Vec<Bytes>) -> Result<(), String> {
+    fn close_entry(&mut self, out: &mut Vec<Piece>) -> Result<(), String> {
         let Some(e) = self.entry.take() else {
             return Ok(());
         };
@@ -292,12 +311,20 @@ impl Repacker {
                 size,
                 hasher,
                 head,
+                named,
             } => {
                 let digest = format!("sha256:{:x}", hasher.finalize());
+                if let Some(n) = named {
+                    if *n != *digest {
+                        return Err(format!(
+                            "archive entry {name} is not what its name says (its digest is {digest})"
+                        ));
+                    }
+                }
                 if self.refs.insert(digest.clone()) {
                     // Neither announced nor named by its digest (a compressed layer under a
                     // `docker save` v1 name): referenced as soon as it is known.
-                    out.push(frames::reference(self.refs.len(), &digest));
+                    out.push(frames::reference(self.refs.len(), &digest).into());
                 }
                 self.blobs.insert(name, Blob { digest, size, head });
             }
@@ -622,7 +649,7 @@ mod tests {
         let mut bytes = r.holder_frame().to_vec();
         for piece in tar.chunks(step) {
             for f in r.feed(Bytes::copy_from_slice(piece))? {
-                bytes.extend_from_slice(&f);
+                bytes.extend_from_slice(&f.bytes);
             }
         }
         bytes.extend_from_slice(&r.finish()?);

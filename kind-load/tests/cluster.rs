@@ -832,3 +832,63 @@ fn an_archive_cut_off_mid_layer_fails_cleanly() {
     assert!(!node_names(&host, &node).contains(&name));
     assert_eq!(holders_of(&host, &node, pid), Vec::<String>::new());
 }
+
+/// Podman's archives name each layer by its digest, so a node that holds a layer already (an
+/// image built on one loaded before) is not sent it again: the report says how many bytes were
+/// reused, and the new image is complete in the node.
+#[test]
+fn podman_layers_a_node_holds_are_not_sent_again() {
+    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_PODMAN_KIND_CLUSTER"]) else {
+        return;
+    };
+    let host = tb.get("E2E_PODMAN_HOST").to_string();
+    let cluster = tb.get("E2E_PODMAN_KIND_CLUSTER").to_string();
+    let nodes = cluster_nodes(&host, &cluster);
+    let base = format!("localhost/{}:base", unique("kl-reuse"));
+    let top = format!("localhost/{}:top", unique("kl-reuse"));
+    let mut clean = Cleanup::new(&host, &nodes);
+    clean.build(&base, 4_000_000);
+    build_on(&host, &top, &base, 300_000);
+    clean.engine_images.insert(0, (host.clone(), top.clone()));
+    clean.node_names.push(top.clone());
+
+    let args = |img: &str| -> Vec<String> {
+        ["--engine", "podman", "-n", &cluster, "--json", img]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let first = ok(&kind_load(
+        &host,
+        &args(&base).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["action"] == "loaded"));
+    let out = ok(&kind_load(
+        &host,
+        &args(&top).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for r in report["results"].as_array().unwrap() {
+        assert_eq!(r["action"], "loaded", "{out}");
+        let reused = r["reused_bytes"].as_u64().unwrap_or(0);
+        assert!(reused >= 4_000_000, "the base layer was sent again: {out}");
+        assert!(r["bytes"].as_u64().unwrap() > reused, "{out}");
+    }
+    for n in &nodes {
+        let check = docker(
+            &host,
+            &["exec", n, "ctr", "-n", "k8s.io", "images", "check"],
+        );
+        let line = check
+            .lines()
+            .find(|l| l.starts_with(&format!("{top} ")))
+            .unwrap_or_else(|| panic!("{n} does not list {top}:\n{check}"));
+        // config + 2 layers
+        assert!(line.contains("complete (3/3)"), "{n}: {line}");
+    }
+}

@@ -59,6 +59,21 @@ pub fn build_layers(host: &str, name: &str, sizes: &[usize]) {
     );
 }
 
+/// Builds `FROM base` + one `COPY` layer of `size` random bytes as `name`.
+pub fn build_on(host: &str, name: &str, base: &str, size: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("top"), size);
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY top /top\n"),
+    )
+    .unwrap();
+    docker(
+        host,
+        &["build", "-q", "-t", name, dir.path().to_str().unwrap()],
+    );
+}
+
 /// `size` bytes that do not compress and differ per call (xorshift seeded from the clock).
 pub fn write_random(path: &Path, size: usize) {
     use std::io::Write;
