@@ -104,6 +104,8 @@ struct Item {
     wants: Vec<(String, String)>,
     /// Blob digests known before the export is read (protected from the first byte on).
     expected: Vec<String>,
+    /// Whether the archive names its layers by digest (then nodes holding one skip it).
+    names_layers: bool,
     source: ItemSource,
 }
 
@@ -177,6 +179,13 @@ async fn other_engine(engine: &Engine) -> Option<(String, std::collections::BTre
     }
     let c = nodes::clusters(&other.client).await.ok()?;
     Some((describe(&other), c))
+}
+
+/// Whether the engine's export names layers by digest: Podman's docker-archive does
+/// (`<digest>.tar`), and Docker's from 25 (API 1.44, OCI layout); Docker's older `docker save`
+/// layout names them by a v1 ID.
+pub fn exports_name_layers(engine: &Engine) -> bool {
+    engine.flavor == e2e_engine::Flavor::Podman || api_at_least(&engine.api_version, 1, 44)
 }
 
 /// Docker's `GET /images/{name}/get?platform=` exists from API 1.48 (Docker 28).
@@ -383,6 +392,7 @@ pub async fn load(
                 label: n.given.clone(),
                 wants: vec![(n.node.clone(), img.id.clone())],
                 expected: std::iter::once(img.id).chain(img.layers).collect(),
+                names_layers: exports_name_layers(engine),
                 source: ItemSource::Engine(n.engine.clone()),
             }),
             Ok(None) => missing.push(n.given.clone()),
@@ -421,6 +431,7 @@ pub async fn load(
                 .flat_map(|i| i.names.iter().map(|n| (n.clone(), i.id.clone())))
                 .collect(),
             expected: toc.digests,
+            names_layers: toc.names_layers,
             source: ItemSource::File(path),
         });
     }
@@ -598,6 +609,7 @@ pub async fn load(
                     let cache = snapshotters.clone();
                     let platforms = opts.platforms.clone();
                     let rep = rep.clone();
+                    let names_layers = item.names_layers;
                     tokio::spawn(async move {
                         // Read while the engine prepares the export (its first byte takes
                         // longer than these execs): the snapshotter, and the blobs the node
@@ -609,7 +621,13 @@ pub async fn load(
                                     None => snapshotter(&docker, &name, &cache, &rep).await,
                                 }
                             },
-                            blobs_held(&docker, &name)
+                            async {
+                                if names_layers {
+                                    blobs_held(&docker, &name).await
+                                } else {
+                                    Default::default()
+                                }
+                            }
                         );
                         let cmd = frames::load_cmd(&snap, &platforms);
                         let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx), have).await;
@@ -882,6 +900,7 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             expected: Vec::new(),
+            names_layers: false,
             source: ItemSource::Engine("x".into()),
         }
     }

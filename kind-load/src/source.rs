@@ -196,6 +196,9 @@ pub struct ArchiveToc {
     /// Every blob digest the archive names (OCI `blobs/sha256/...`, Podman's `<hex>.tar`,
     /// configs, and the layers' diff IDs from the configs of a Docker archive).
     pub digests: Vec<String>,
+    /// Whether layers are named by their digest (OCI layouts, Podman archives), so a node
+    /// that holds one can be spared it.
+    pub names_layers: bool,
 }
 
 /// Reads an archive's table of contents (`manifest.json` of `docker save`/`podman save`, or an
@@ -216,11 +219,13 @@ pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
         .map_err(|e| CliError::failure(format!("cannot open archive {}: {e}", path.display())))?;
     let mut json: HashMap<String, Vec<u8>> = HashMap::new();
     let mut digests = BTreeSet::new();
+    let mut names_layers = false;
     walk_tar(
         &mut f,
         |name, size| {
             if let Some(d) = named_digest(name) {
                 digests.insert(d);
+                names_layers |= !name.ends_with(".json");
             }
             name.ends_with(".json") && size <= 4 * 1024 * 1024
         },
@@ -236,6 +241,7 @@ pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
     Ok(ArchiveToc {
         images,
         digests: digests.into_iter().collect(),
+        names_layers,
     })
 }
 
@@ -402,6 +408,19 @@ mod tests {
                 id: format!("sha256:{id}"),
             }]
         );
+        // A v1-style layer name says nothing; the config's name is its digest.
+        let toc = archive_toc(&p).unwrap();
+        assert!(!toc.names_layers);
+        assert_eq!(toc.digests, vec![format!("sha256:{id}")]);
+        assert_eq!(
+            named_digest(&format!("blobs/sha256/{id}")),
+            Some(format!("sha256:{id}"))
+        );
+        assert_eq!(
+            named_digest(&format!("{id}.tar")),
+            Some(format!("sha256:{id}"))
+        );
+        assert_eq!(named_digest("x/layer.tar"), None);
     }
 
     #[test]
