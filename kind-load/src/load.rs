@@ -319,7 +319,7 @@ async fn detect_snapshotter(docker: &Docker, node: &str) -> (String, Option<Stri
 }
 
 /// Snapshotters read so far, per node (shared by the import tasks of one run).
-type SnapshotterCache = std::sync::Arc<tokio::sync::Mutex<HashMap<String, String>>>;
+type SnapshotterCache = Arc<tokio::sync::Mutex<HashMap<String, String>>>;
 
 /// The node's snapshotter, read once per run.
 async fn snapshotter(

@@ -720,6 +720,14 @@ mod tests {
         (t, big, small, config)
     }
 
+    /// The frames' operations, in order.
+    fn ops(frames: &[(String, Vec<u8>)]) -> Vec<&str> {
+        frames
+            .iter()
+            .map(|(l, _)| l.split(' ').next().unwrap())
+            .collect()
+    }
+
     /// The digests the holder frame's manifest lists.
     fn holder_layers(frame: &(String, Vec<u8>)) -> Vec<String> {
         let manifest = frame.0.split(' ').nth(3).unwrap();
@@ -739,12 +747,8 @@ mod tests {
         let expected = vec![sha(&config), sha(&big), sha(&small)];
         for step in [1, 511, 4096, 1 << 20, tar.len()] {
             let frames = run(&tar, step, &expected).unwrap();
-            let ops: Vec<&str> = frames
-                .iter()
-                .map(|(l, _)| l.split(' ').next().unwrap())
-                .collect();
             // The big layer is ingested once; the small one rides in the final import.
-            assert_eq!(ops, ["hold", "blob", "import"], "step {step}");
+            assert_eq!(ops(&frames), ["hold", "blob", "import"], "step {step}");
             assert_eq!(holder_layers(&frames[0]), expected);
             assert_eq!(frames[1].1, big);
             let out = files(&frames[2].1);
@@ -791,11 +795,7 @@ mod tests {
     fn blobs_not_announced_up_front_get_a_reference_frame() {
         let (tar, big, ..) = docker_save();
         let frames = run(&tar, 65536, &[]).unwrap();
-        let ops: Vec<&str> = frames
-            .iter()
-            .map(|(l, _)| l.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(ops, ["hold", "blob", "ref", "import"]);
+        assert_eq!(ops(&frames), ["hold", "blob", "ref", "import"]);
         assert!(
             frames[2].0.ends_with(&format!("={}", sha(&big))),
             "{}",
@@ -819,18 +819,10 @@ mod tests {
         entry(&mut t, "ignored-short-name", b'0', &big);
         entry(&mut t, "index.json", b'0', index);
         let frames = run(&t, 1000, &[sha(&big)]).unwrap();
-        let ops: Vec<&str> = frames
-            .iter()
-            .map(|(l, _)| l.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(ops, ["hold", "blob", "import"]);
+        assert_eq!(ops(&frames), ["hold", "blob", "import"]);
         // Not announced: the name says the digest, so it is referenced before its bytes go.
         let unannounced = run(&t, 1000, &[]).unwrap();
-        let ops: Vec<&str> = unannounced
-            .iter()
-            .map(|(l, _)| l.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(ops, ["hold", "ref", "blob", "import"]);
+        assert_eq!(ops(&unannounced), ["hold", "ref", "blob", "import"]);
         assert!(unannounced[1].0.ends_with(&sha(&big)));
         let out = files(&frames[2].1);
         assert_eq!(out.keys().collect::<Vec<_>>(), ["index.json", "oci-layout"]);

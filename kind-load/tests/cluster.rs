@@ -726,15 +726,8 @@ fn layers_survive_forced_gc_and_the_image_equals_ctrs_own_import() {
     let out = ok(&o);
     assert!(rows(&out, &name).iter().all(|r| r[2] == "loaded"), "{out}");
     for n in &nodes {
-        // Every blob of the image is there (unpacked, so a pod can start from it).
-        let check = docker(
-            &host,
-            &["exec", n, "ctr", "-n", "k8s.io", "images", "check"],
-        );
-        let line = check
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("{n} does not list {name}:\n{check}"));
+        // Every blob of the image is there (config + 3 layers).
+        let line = check_line(&host, n, &name);
         assert!(line.contains("complete (4/4)"), "{n}: {line}");
         // Nothing of the load's own is left: no holder, no unfinished ingest.
         assert_eq!(holders_of(&host, n, pid), Vec::<String>::new(), "{n}");
@@ -852,26 +845,19 @@ fn podman_layers_a_node_holds_are_not_sent_again() {
     clean.engine_images.insert(0, (host.clone(), top.clone()));
     clean.node_names.push(top.clone());
 
-    let args = |img: &str| -> Vec<String> {
-        ["--engine", "podman", "-n", &cluster, "--json", img]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+    let load = |img: &str| {
+        ok(&kind_load(
+            &host,
+            &["--engine", "podman", "-n", &cluster, "--json", img],
+        ))
     };
-    let first = ok(&kind_load(
-        &host,
-        &args(&base).iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
-    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&load(&base)).unwrap();
     assert!(first["results"]
         .as_array()
         .unwrap()
         .iter()
         .all(|r| r["action"] == "loaded"));
-    let out = ok(&kind_load(
-        &host,
-        &args(&top).iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let out = load(&top);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     for r in report["results"].as_array().unwrap() {
         assert_eq!(r["action"], "loaded", "{out}");
@@ -880,15 +866,8 @@ fn podman_layers_a_node_holds_are_not_sent_again() {
         assert!(r["bytes"].as_u64().unwrap() > reused, "{out}");
     }
     for n in &nodes {
-        let check = docker(
-            &host,
-            &["exec", n, "ctr", "-n", "k8s.io", "images", "check"],
-        );
-        let line = check
-            .lines()
-            .find(|l| l.starts_with(&format!("{top} ")))
-            .unwrap_or_else(|| panic!("{n} does not list {top}:\n{check}"));
         // config + 2 layers
+        let line = check_line(&host, n, &top);
         assert!(line.contains("complete (3/3)"), "{n}: {line}");
     }
 }

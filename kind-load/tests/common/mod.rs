@@ -120,6 +120,20 @@ pub fn node_images(host: &str, node: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `ctr images check` line of `name` in a node (status `complete (N/N)` when every blob
+/// is there); panics when the node does not list it.
+pub fn check_line(host: &str, node: &str, name: &str) -> String {
+    let check = docker(
+        host,
+        &["exec", node, "ctr", "-n", "k8s.io", "images", "check"],
+    );
+    check
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{node} does not list {name}:\n{check}"))
+        .to_string()
+}
+
 pub fn node_names(host: &str, node: &str) -> BTreeSet<String> {
     node_images(host, node)
         .into_iter()
