@@ -79,6 +79,16 @@ fn fixture() -> Option<(String, String, Vec<String>)> {
     Some((host, cluster, nodes))
 }
 
+/// The Podman fixture cluster: (Podman's API endpoint, cluster name, node names).
+fn podman_fixture() -> Option<(String, String, Vec<String>)> {
+    let tb = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_PODMAN_KIND_CLUSTER"])?;
+    let host = tb.get("E2E_PODMAN_HOST").to_string();
+    let cluster = tb.get("E2E_PODMAN_KIND_CLUSTER").to_string();
+    let nodes = cluster_nodes(&host, &cluster);
+    assert!(!nodes.is_empty(), "no Podman fixture nodes for {cluster}");
+    Some((host, cluster, nodes))
+}
+
 #[test]
 fn loads_one_and_then_several_images_into_every_node() {
     let Some((host, cluster, nodes)) = fixture() else {
@@ -231,13 +241,9 @@ fn localhost_and_registry_port_names_keep_their_names() {
 
 #[test]
 fn podman_localhost_image_loads_into_the_podman_cluster_under_that_name() {
-    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_PODMAN_KIND_CLUSTER"]) else {
+    let Some((host, cluster, nodes)) = podman_fixture() else {
         return;
     };
-    let host = tb.get("E2E_PODMAN_HOST").to_string();
-    let cluster = tb.get("E2E_PODMAN_KIND_CLUSTER").to_string();
-    let nodes = cluster_nodes(&host, &cluster);
-    assert!(!nodes.is_empty(), "no Podman fixture nodes for {cluster}");
     let name = format!("localhost/{}:podman", unique("kl-pod"));
     let mut clean = Cleanup::new(&host, &nodes);
     clean.build(&name, 200_000);
@@ -831,12 +837,9 @@ fn an_archive_cut_off_mid_layer_fails_cleanly() {
 /// reused, and the new image is complete in the node.
 #[test]
 fn podman_layers_a_node_holds_are_not_sent_again() {
-    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_PODMAN_KIND_CLUSTER"]) else {
+    let Some((host, cluster, nodes)) = podman_fixture() else {
         return;
     };
-    let host = tb.get("E2E_PODMAN_HOST").to_string();
-    let cluster = tb.get("E2E_PODMAN_KIND_CLUSTER").to_string();
-    let nodes = cluster_nodes(&host, &cluster);
     let base = format!("localhost/{}:base", unique("kl-reuse"));
     let top = format!("localhost/{}:top", unique("kl-reuse"));
     let mut clean = Cleanup::new(&host, &nodes);
