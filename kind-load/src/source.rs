@@ -202,12 +202,8 @@ pub struct ArchiveToc {
 }
 
 /// Reads an archive's table of contents (`manifest.json` of `docker save`/`podman save`, or an
-/// OCI layout's `index.json`) by walking the tar headers and seeking over the contents.
-pub fn archive_images(path: &Path) -> Result<Vec<ArchiveImage>, CliError> {
-    archive_toc(path).map(|t| t.images)
-}
-
-/// [`archive_images`] plus the blob digests the archive names.
+/// OCI layout's `index.json`, and the blob digests it names) by walking the tar headers and
+/// seeking over the contents.
 pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
     let fail = |why: String| {
         CliError::failure(format!(
@@ -400,7 +396,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.tar");
         std::fs::write(&p, &t).unwrap();
-        let imgs = archive_images(&p).unwrap();
+        let imgs = archive_toc(&p).unwrap().images;
         assert_eq!(
             imgs,
             vec![ArchiveImage {
@@ -431,15 +427,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("o.tar");
         std::fs::write(&p, &t).unwrap();
-        let imgs = archive_images(&p).unwrap();
+        let imgs = archive_toc(&p).unwrap().images;
         assert_eq!(imgs[0].names, vec!["localhost:5000/app:v1".to_string()]);
         assert_eq!(imgs[0].id, "sha256:0123");
 
         let q = dir.path().join("not.tar");
         std::fs::write(&q, b"hello").unwrap();
-        let e = archive_images(&q).unwrap_err();
+        let e = archive_toc(&q).unwrap_err();
         assert!(e.message.contains("no manifest.json"), "{}", e.message);
-        let e = archive_images(&dir.path().join("missing.tar")).unwrap_err();
+        let e = archive_toc(&dir.path().join("missing.tar")).unwrap_err();
         assert!(e.message.contains("cannot open archive"), "{}", e.message);
     }
 
