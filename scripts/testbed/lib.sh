@@ -29,6 +29,8 @@ BASE_IMAGE=localhost/e2e-base:bookworm
 POSTGRES_IMAGE=localhost/e2e-postgres:15
 REDIS_IMAGE=localhost/e2e-redis:7
 NODE_IMAGE=localhost/e2e-kind-node:bookworm
+KIND_NODE_IMAGE_REPO=localhost/e2e-kindest-node   # Kind-like clusters' nodes (tag: Kubernetes version)
+KIND_BIN_DIR="$REPO_ROOT/target/testbed/bin"       # holds only `kind` (-> scripts/testbed/kind), for PATH
 PAUSE_IMAGE=k8s.gcr.io/pause:3.2
 KUBECONFIG_FILE="$E2E_TESTBED_LIB/kube/kubeconfig"
 DNS_HOSTS_DIR="$E2E_TESTBED_LIB/dns-hosts"
@@ -163,6 +165,12 @@ node_ready() {
 }
 docker0_ip() { ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n1; }
 
+# kind_node_image: the newest local node image of the Kind-like clusters, or nothing.
+kind_node_image() {
+  dk images --filter "reference=$KIND_NODE_IMAGE_REPO" --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+    | { grep -v ':<none>$' || true; } | sort -V | tail -n1
+}
+
 # ---------------------------------------------------------------- env file
 node_running() { [ "$("$@" 2>/dev/null)" = true ]; }
 write_env() {
@@ -173,6 +181,7 @@ write_env() {
     docker_up && echo "DOCKER_HOST=unix://$DOCKER_SOCK"
     podman_up && echo "E2E_PODMAN_HOST=unix://$PODMAN_SOCK"
     apiserver_up && node_ready && echo "E2E_KUBECONFIG=$KUBECONFIG_FILE"
+    [ -x "$E2E_TESTBED_LIB/bin/kubectl" ] && echo "E2E_KUBECTL=$E2E_TESTBED_LIB/bin/kubectl"
     pg_up && echo "E2E_DATABASE_URL=postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
     redis_up && echo "E2E_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
     if docker_up; then
@@ -184,6 +193,11 @@ write_env() {
       dk image inspect "$POSTGRES_IMAGE" >/dev/null 2>&1 && echo "E2E_POSTGRES_IMAGE=$POSTGRES_IMAGE"
       dk image inspect "$REDIS_IMAGE" >/dev/null 2>&1 && echo "E2E_REDIS_IMAGE=$REDIS_IMAGE"
       dk image inspect "$BASE_IMAGE" >/dev/null 2>&1 && echo "E2E_BASE_IMAGE=$BASE_IMAGE"
+      local kimg; kimg=$(kind_node_image)
+      if [ -n "$kimg" ] && [ -x "$KIND_BIN_DIR/kind" ]; then
+        echo "E2E_KIND_NODE_IMAGE=$kimg"
+        echo "E2E_KIND_PATH=$KIND_BIN_DIR"
+      fi
     fi
     podman_up && node_running podman container inspect "$PODMAN_KIND_CLUSTER-control-plane" --format '{{.State.Running}}' \
       && echo "E2E_PODMAN_KIND_CLUSTER=$PODMAN_KIND_CLUSTER"
