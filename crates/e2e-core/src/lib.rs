@@ -5,6 +5,7 @@ pub mod clidoc;
 pub mod exit;
 pub mod reference;
 pub mod report;
+pub mod values;
 
 pub use exit::CliError;
 pub use reference::{Reference, ReferenceError};
