@@ -208,12 +208,57 @@ fn validate(body: &[u8]) -> Result<NewEvent, ApiError> {
             Some(_) => {}
         }
     }
+    if let Some(ts) = &event.event_timestamp {
+        if !is_rfc3339(ts) {
+            return Err(ApiError::bad_request(format!(
+                "event_timestamp {ts:?} is not an RFC 3339 timestamp (e.g. 2026-01-02T15:04:05Z)"
+            )));
+        }
+    }
     match &event.event_data {
         Some(Value::Object(_)) => {}
         None => return Err(ApiError::bad_request("event_data is required")),
         Some(_) => return Err(ApiError::bad_request("event_data must be a JSON object")),
     }
     Ok(event)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`. Only the shape is checked here; PostgreSQL
+/// rejects impossible dates (400 too), and would otherwise accept words like `yesterday`.
+fn is_rfc3339(ts: &str) -> bool {
+    let b = ts.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return false;
+    }
+    let mut rest = &ts[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 /// `GET /api/v1/audit/events?correlation_id=&event_type=&limit=&offset=` -> 200
@@ -321,6 +366,17 @@ mod tests {
             detail(r#"{"correlation_id":"c","event_type":"t","event_data":[1]}"#),
             "event_data must be a JSON object"
         );
+        for ts in ["2026-01-02T15:04:05Z", "2026-01-02T15:04:05.123456+02:00"] {
+            assert!(is_rfc3339(ts), "{ts}");
+        }
+        for ts in [
+            "yesterday",
+            "2026-01-02 15:04:05",
+            "2026-01-02T15:04:05",
+            "2026-01-02T15:04:05.Z",
+        ] {
+            assert!(!is_rfc3339(ts), "{ts}");
+        }
         assert!(
             detail(r#"{"correlation_id":5,"event_type":"t","event_data":{}}"#)
                 .contains("invalid type")
