@@ -33,9 +33,8 @@ pub fn api(client: &Client, ns: &str, obj: &Object) -> Api<DynamicObject> {
 pub async fn apply(client: &Client, ns: &str, obj: &Object) -> Result<Outcome, CliError> {
     let api = api(client, ns, obj);
     let name = obj.name();
-    let fail = |e: kube::Error| {
-        CliError::failure(format!("cannot apply {}: {}", obj.id(), describe(&e)))
-    };
+    let fail =
+        |e: kube::Error| CliError::failure(format!("cannot apply {}: {}", obj.id(), describe(&e)));
     let before = api
         .get_opt(name)
         .await
@@ -112,7 +111,11 @@ pub async fn resolve(
 ) -> Result<Object, CliError> {
     let types = obj.types.clone().unwrap_or_default();
     let gvk = GroupVersionKind::try_from(&types).map_err(|e| {
-        CliError::usage(format!("{}: apiVersion `{}`: {e}", file.display(), types.api_version))
+        CliError::usage(format!(
+            "{}: apiVersion `{}`: {e}",
+            file.display(),
+            types.api_version
+        ))
     })?;
     let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
         .await

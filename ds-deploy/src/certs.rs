@@ -71,7 +71,8 @@ pub fn generate(namespace: &str) -> Result<CertSet, CliError> {
     let not_after = now + time::Duration::seconds(LIFETIME.as_secs() as i64);
 
     // CA: ECDSA P-256, valid from an hour ago (clock skew between host and nodes).
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| err("CA key", e))?;
+    let ca_key =
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| err("CA key", e))?;
     let mut ca = CertificateParams::default();
     ca.distinguished_name.push(DnType::CommonName, CA_CN);
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -82,7 +83,9 @@ pub fn generate(namespace: &str) -> Result<CertSet, CliError> {
     ];
     ca.not_before = not_before;
     ca.not_after = not_after;
-    let ca_cert = ca.self_signed(&ca_key).map_err(|e| err("CA certificate", e))?;
+    let ca_cert = ca
+        .self_signed(&ca_key)
+        .map_err(|e| err("CA certificate", e))?;
     let issuer = Issuer::new(ca, ca_key);
 
     // DataStorage's serving certificate.
@@ -106,8 +109,8 @@ pub fn generate(namespace: &str) -> Result<CertSet, CliError> {
 
     // Signing certificate: RSA 2048, self-signed (ring cannot generate RSA keys; the rsa crate can).
     let signing_key = rsa_key()?;
-    let mut signing =
-        CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| err("signing certificate", e))?;
+    let mut signing = CertificateParams::new(vec!["localhost".to_string()])
+        .map_err(|e| err("signing certificate", e))?;
     signing
         .distinguished_name
         .push(DnType::CommonName, "datastorage-signing");
@@ -151,9 +154,19 @@ mod tests {
         assert!(set.tls_key.contains("PRIVATE KEY"));
         assert!(set.signing_key.contains("PRIVATE KEY"));
         assert_eq!(set.made_for, "data-storage-service.team-a");
-        assert!(reusable(set.not_after, &set.made_for, "team-a", SystemTime::now()));
+        assert!(reusable(
+            set.not_after,
+            &set.made_for,
+            "team-a",
+            SystemTime::now()
+        ));
         // Another namespace needs other names; a set about to expire is made again.
-        assert!(!reusable(set.not_after, &set.made_for, "team-b", SystemTime::now()));
+        assert!(!reusable(
+            set.not_after,
+            &set.made_for,
+            "team-b",
+            SystemTime::now()
+        ));
         let late = SystemTime::now() + Duration::from_secs(23 * 3600 + 1800);
         assert!(!reusable(set.not_after, &set.made_for, "team-a", late));
     }

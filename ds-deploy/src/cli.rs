@@ -154,11 +154,21 @@ pub struct BundleArgs {
     pub rbac: Option<String>,
     /// CRD files or directories, applied first and waited on until Established (repeatable;
     /// env: comma-separated)
-    #[arg(long, env = "DS_DEPLOY_CRDS", value_name = "PATH", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "DS_DEPLOY_CRDS",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
     pub crds: Vec<PathBuf>,
     /// Extra manifests (files or directories) applied after the CRDs, before DataStorage
     /// (repeatable; env: comma-separated)
-    #[arg(long, env = "DS_DEPLOY_MANIFESTS", value_name = "PATH", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "DS_DEPLOY_MANIFESTS",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
     pub manifests: Vec<PathBuf>,
     /// DataStorage log level in its config.yaml [default: debug]
     #[arg(long, env = "DS_DEPLOY_LOG_LEVEL")]
@@ -180,7 +190,12 @@ pub struct UpArgs {
     pub ledger: Option<String>,
     /// Run the migrations against this URL (e.g. the PostgreSQL NodePort mapped to the host)
     /// instead of a port-forward through the API server
-    #[arg(long, env = "DS_DEPLOY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DS_DEPLOY_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Write the inter-service CA (PEM) to this file, for test clients
     #[arg(long, env = "DS_DEPLOY_CA_OUT", value_name = "FILE")]

@@ -43,7 +43,11 @@ pub fn hint(reason: &str, image: &str) -> Option<String> {
     })
 }
 
-pub async fn diagnose(client: &Client, ns: &str, out: Option<&Path>) -> Result<Diagnosis, CliError> {
+pub async fn diagnose(
+    client: &Client,
+    ns: &str,
+    out: Option<&Path>,
+) -> Result<Diagnosis, CliError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let list = pods
         .list(&ListParams::default())
@@ -53,7 +57,10 @@ pub async fn diagnose(client: &Client, ns: &str, out: Option<&Path>) -> Result<D
     let mut problems = 0;
     let _ = writeln!(text, "Diagnosis of namespace {ns}:");
     if list.items.is_empty() {
-        let _ = writeln!(text, "  no pods (was the bundle deployed here? `ds-deploy status`)");
+        let _ = writeln!(
+            text,
+            "  no pods (was the bundle deployed here? `ds-deploy status`)"
+        );
         problems += 1;
     }
     let mut failing: Vec<(String, String, bool)> = Vec::new();
@@ -79,13 +86,24 @@ pub async fn diagnose(client: &Client, ns: &str, out: Option<&Path>) -> Result<D
                 .map(|n| format!(", node {n}"))
                 .unwrap_or_default()
         );
-        for c in st.conditions.iter().flatten().filter(|c| c.status != "True") {
+        for c in st
+            .conditions
+            .iter()
+            .flatten()
+            .filter(|c| c.status != "True")
+        {
             let _ = writeln!(
                 text,
                 "    condition {}=False{}{}",
                 c.type_,
-                c.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
-                c.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                c.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                c.message
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
             );
             if c.reason.as_deref() == Some("Unschedulable") {
                 if let Some(h) = hint("Unschedulable", "") {
@@ -100,7 +118,10 @@ pub async fn diagnose(client: &Client, ns: &str, out: Option<&Path>) -> Result<D
                 (
                     format!(
                         "waiting: {r}{}",
-                        w.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                        w.message
+                            .as_ref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
                     ),
                     r,
                 )
@@ -132,11 +153,14 @@ pub async fn diagnose(client: &Client, ns: &str, out: Option<&Path>) -> Result<D
                 .as_ref()
                 .and_then(|s| s.terminated.as_ref())
                 .and_then(|t| t.reason.clone());
-            let h = hint(&reason, &c.image).or_else(|| last_reason.and_then(|r| hint(&r, &c.image)));
+            let h =
+                hint(&reason, &c.image).or_else(|| last_reason.and_then(|r| hint(&r, &c.image)));
             if let Some(h) = h {
                 let _ = writeln!(text, "    hint: {h}");
             }
-            if !c.ready && (c.restart_count > 0 || state.running.is_some() || state.terminated.is_some()) {
+            if !c.ready
+                && (c.restart_count > 0 || state.running.is_some() || state.terminated.is_some())
+            {
                 failing.push((name.clone(), c.name.clone(), c.restart_count > 0));
             }
         }
@@ -187,13 +211,22 @@ async fn recent_events(client: &Client, ns: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut items = list.items;
+    // Seconds are enough to order what happened, and read alike whichever field is set.
     let when = |e: &Event| {
-        e.last_timestamp
+        let secs = e
+            .last_timestamp
             .as_ref()
-            .map(|t| t.0.to_string())
-            .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-            .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
-            .unwrap_or_default()
+            .map(|t| t.0.as_second())
+            .or_else(|| e.event_time.as_ref().map(|t| t.0.as_second()))
+            .or_else(|| {
+                e.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.as_second())
+            })
+            .unwrap_or(0);
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+        e2e_core::report::utc_timestamp(t)
     };
     items.sort_by_key(when);
     items
@@ -259,7 +292,9 @@ mod tests {
             .unwrap()
             .contains("kind-load"));
         assert!(hint("CrashLoopBackOff", "x").unwrap().contains("logs"));
-        assert!(hint("Unschedulable", "").unwrap().contains("scheduling events"));
+        assert!(hint("Unschedulable", "")
+            .unwrap()
+            .contains("scheduling events"));
         assert!(hint("Running", "x").is_none());
     }
 }

@@ -37,7 +37,12 @@ where
     Ok(())
 }
 
-async fn delete<K>(api: &Api<K>, kind: &str, name: &str, report: &mut Report) -> Result<(), CliError>
+async fn delete<K>(
+    api: &Api<K>,
+    kind: &str,
+    name: &str,
+    report: &mut Report,
+) -> Result<(), CliError>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
@@ -131,15 +136,51 @@ pub async fn down(
         }
     }
 
-    delete_labelled(Api::<Deployment>::namespaced(client.clone(), ns), "Deployment", &mut report).await?;
-    delete_labelled(Api::<Service>::namespaced(client.clone(), ns), "Service", &mut report).await?;
-    delete_labelled(Api::<ConfigMap>::namespaced(client.clone(), ns), "ConfigMap", &mut report).await?;
-    delete_labelled(Api::<Secret>::namespaced(client.clone(), ns), "Secret", &mut report).await?;
-    delete_labelled(Api::<ServiceAccount>::namespaced(client.clone(), ns), "ServiceAccount", &mut report).await?;
-    delete_labelled(Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns), "PersistentVolumeClaim", &mut report).await?;
+    delete_labelled(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        "Deployment",
+        &mut report,
+    )
+    .await?;
+    delete_labelled(
+        Api::<Service>::namespaced(client.clone(), ns),
+        "Service",
+        &mut report,
+    )
+    .await?;
+    delete_labelled(
+        Api::<ConfigMap>::namespaced(client.clone(), ns),
+        "ConfigMap",
+        &mut report,
+    )
+    .await?;
+    delete_labelled(
+        Api::<Secret>::namespaced(client.clone(), ns),
+        "Secret",
+        &mut report,
+    )
+    .await?;
+    delete_labelled(
+        Api::<ServiceAccount>::namespaced(client.clone(), ns),
+        "ServiceAccount",
+        &mut report,
+    )
+    .await?;
+    delete_labelled(
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+        "PersistentVolumeClaim",
+        &mut report,
+    )
+    .await?;
 
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    delete(&bindings, "ClusterRoleBinding", &objects::auth_binding_name(ns), &mut report).await?;
+    delete(
+        &bindings,
+        "ClusterRoleBinding",
+        &objects::auth_binding_name(ns),
+        &mut report,
+    )
+    .await?;
     let roles: Api<ClusterRole> = Api::all(client.clone());
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if shared_ok {

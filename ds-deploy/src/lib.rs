@@ -93,17 +93,15 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
             };
             let client = cluster::connect(&target).await?;
             let progress = progress::Progress::new(reporter.clone());
-            let result = tokio::time::timeout(
-                settings.timeout,
-                up::up(&client, &settings, set, &progress),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(CliError::failure(format!(
-                    "the bundle was not Ready within {} (--timeout)",
-                    humantime::format_duration(settings.timeout)
-                )))
-            });
+            let result =
+                tokio::time::timeout(settings.timeout, up::up(&client, &settings, set, &progress))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(CliError::failure(format!(
+                            "the bundle was not Ready within {} (--timeout)",
+                            humantime::format_duration(settings.timeout)
+                        )))
+                    });
             progress.clear();
             match result {
                 Ok(report) => print_up(&report, json, reporter, stdout),
@@ -112,7 +110,7 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
                         let doc = serde_json::json!({"status": "failed", "error": e.message});
                         writeln!(stdout, "{doc}").map_err(out_err)?;
                     }
-                    reporter.always(format!("{TOOL}: error: {}", e.message));
+                    reporter.always(format!("error: {}", e.message));
                     let d = diagnose::diagnose(&client, &target.namespace, None).await;
                     if let Ok(d) = d {
                         reporter.always(d.text.trim_end());
@@ -130,8 +128,12 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
                 let doc = serde_json::json!({"namespace": target.namespace, "results": rows});
                 writeln!(stdout, "{doc}").map_err(out_err)?;
             } else {
-                writeln!(stdout, "{:<12} {:<6} {:<10} {:<8} IMAGE", "COMPONENT", "READY", "STATUS", "AGE")
-                    .map_err(out_err)?;
+                writeln!(
+                    stdout,
+                    "{:<12} {:<6} {:<10} {:<8} IMAGE",
+                    "COMPONENT", "READY", "STATUS", "AGE"
+                )
+                .map_err(out_err)?;
                 for r in &rows {
                     writeln!(
                         stdout,

@@ -37,9 +37,10 @@ impl Observer for Lines {
                 a.name,
                 a.duration.as_millis()
             )),
-            Event::LockWait { pid, .. } => self
-                .0
-                .set("migrations", format!("waiting for the migration lock held by pid {pid}")),
+            Event::LockWait { pid, .. } => self.0.set(
+                "migrations",
+                format!("waiting for the migration lock held by pid {pid}"),
+            ),
             Event::Warning(w) => self.0.reporter().warn(w),
             _ => {}
         }
@@ -63,7 +64,9 @@ async fn postgres_pod(client: &Client, ns: &str) -> Result<String, CliError> {
     let list = pods
         .list(&ListParams::default().labels("app=postgresql"))
         .await
-        .map_err(|e| CliError::failure(format!("cannot list the PostgreSQL pods: {}", describe(&e))))?;
+        .map_err(|e| {
+            CliError::failure(format!("cannot list the PostgreSQL pods: {}", describe(&e)))
+        })?;
     list.items
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -124,9 +127,10 @@ pub async fn run(
         for grant in GRANTS {
             let sql = grant.replace("{user}", &format!("\"{}\"", bundle.postgres_user));
             if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
-                progress
-                    .reporter()
-                    .warn(format!("`{sql}` failed: {}", migrate::error::describe_sqlx(&e)));
+                progress.reporter().warn(format!(
+                    "`{sql}` failed: {}",
+                    migrate::error::describe_sqlx(&e)
+                ));
             }
         }
         Ok::<_, CliError>(applied)

@@ -8,8 +8,8 @@ use crate::certs::CertSet;
 use crate::values::Bundle;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, ExecAction, HTTPGetAction, KeyToPath, Namespace, PersistentVolumeClaim,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, ExecAction, HTTPGetAction, KeyToPath, Namespace, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Probe,
     ProjectedVolumeSource, ResourceRequirements, Secret, SecretEnvSource, SecretProjection,
     SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec, Toleration, Volume,
@@ -28,7 +28,8 @@ pub const PART_OF: &str = "app.kubernetes.io/part-of";
 pub const TOOL: &str = "ds-deploy";
 pub const BUNDLE: &str = "datastorage-bundle";
 /// Selector of everything `up` made.
-pub const SELECTOR: &str = "app.kubernetes.io/managed-by=ds-deploy,app.kubernetes.io/part-of=datastorage-bundle";
+pub const SELECTOR: &str =
+    "app.kubernetes.io/managed-by=ds-deploy,app.kubernetes.io/part-of=datastorage-bundle";
 
 /// On extra objects: the bundle namespace they belong to.
 pub const NAMESPACE_LABEL: &str = "ds-deploy.kubernaut.io/namespace";
@@ -260,7 +261,12 @@ fn rbac(b: &Bundle) -> Vec<Object> {
         Object::of(&ClusterRole {
             metadata: meta(AUTH_ROLE, None, &auth_labels),
             rules: Some(vec![
-                rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"], None),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["tokenreviews"],
+                    &["create"],
+                    None,
+                ),
                 rule(
                     &["authorization.k8s.io"],
                     &["subjectaccessreviews"],
@@ -322,7 +328,11 @@ fn exec_probe(cmd: &[&str], (delay, period, timeout): (i32, i32, i32)) -> Probe 
     }
 }
 
-fn http_probe(path: &str, port: i32, (delay, period, timeout, failures): (i32, i32, i32, i32)) -> Probe {
+fn http_probe(
+    path: &str,
+    port: i32,
+    (delay, period, timeout, failures): (i32, i32, i32, i32),
+) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -594,7 +604,10 @@ fn datastorage_config(b: &Bundle) -> Vec<Object> {
         }),
         Object::of(&ConfigMap {
             metadata: meta("datastorage-config", Some(ns), &[("app", DATASTORAGE)]),
-            data: Some(BTreeMap::from([("config.yaml".to_string(), config_yaml(b))])),
+            data: Some(BTreeMap::from([(
+                "config.yaml".to_string(),
+                config_yaml(b),
+            )])),
             ..Default::default()
         }),
         Object::of(&Secret {
@@ -767,7 +780,10 @@ mod tests {
             "Service/data-storage-service",
             "Deployment/datastorage",
         ] {
-            assert!(ids.contains(&want.to_string()), "{want} missing from {ids:?}");
+            assert!(
+                ids.contains(&want.to_string()),
+                "{want} missing from {ids:?}"
+            );
         }
         let svc = serde_json::to_value(&o.datastorage_config[3].data).unwrap();
         let ports = &svc["spec"]["ports"];
@@ -780,7 +796,10 @@ mod tests {
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert_eq!(c["readinessProbe"]["httpGet"]["port"], 8081);
         assert_eq!(c["resources"]["limits"]["memory"], "1Gi");
-        assert_eq!(ds["spec"]["template"]["spec"]["serviceAccountName"], "data-storage-sa");
+        assert_eq!(
+            ds["spec"]["template"]["spec"]["serviceAccountName"],
+            "data-storage-sa"
+        );
         assert!(o.certs.iter().all(|c| c.namespaced) && o.rbac.iter().all(|c| !c.namespaced));
     }
 
@@ -799,7 +818,9 @@ mod tests {
         let o = build(&b, None);
         assert!(o.certs.is_empty());
         let ds = serde_json::to_value(&o.datastorage.data).unwrap();
-        let vols = ds["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+        let vols = ds["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap();
         assert_eq!(vols.len(), 2);
     }
 }

@@ -33,7 +33,10 @@ impl PortForward {
                     let mut pf = match pods.portforward(&pod, &[port]).await {
                         Ok(pf) => pf,
                         Err(e) => {
-                            eprintln!("ds-deploy: port-forward to {pod}:{port} failed: {}", describe(&e));
+                            eprintln!(
+                                "ds-deploy: port-forward to {pod}:{port} failed: {}",
+                                describe(&e)
+                            );
                             return;
                         }
                     };

@@ -54,8 +54,10 @@ impl Progress {
                     .or_insert_with(|| {
                         let bar = multi.add(ProgressBar::new_spinner());
                         bar.set_style(
-                            ProgressStyle::with_template("{spinner} {prefix:<14} {elapsed:>4} {wide_msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                            ProgressStyle::with_template(
+                                "{spinner} {prefix:<14} {elapsed:>4} {wide_msg}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                         );
                         bar.set_prefix(component.to_string());
                         bar.enable_steady_tick(Duration::from_millis(120));

@@ -12,8 +12,8 @@ pub fn render(objs: &Objects, show_secrets: bool) -> String {
         let mut v = serde_json::to_value(&o.data).unwrap_or_default();
         if o.kind() == "Secret" && !show_secrets {
             if let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut()) {
-                let masked = serde_json::to_value(ByteString(MASK.as_bytes().to_vec()))
-                    .unwrap_or_default();
+                let masked =
+                    serde_json::to_value(ByteString(MASK.as_bytes().to_vec())).unwrap_or_default();
                 for value in data.values_mut() {
                     *value = masked.clone();
                 }

@@ -34,7 +34,11 @@ pub async fn status(client: &Client, ns: &str) -> Result<Vec<Row>, CliError> {
             continue;
         };
         let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+        let ready = d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
         let image = d
             .spec
             .as_ref()

@@ -85,7 +85,9 @@ async fn existing_certs(client: &Client, ns: &str) -> Option<CertSet> {
     let made_for = ann(&ca.metadata, certs::MADE_FOR)?;
     // The three must be one set.
     for m in [&tls.metadata, &signing.metadata] {
-        if ann(m, certs::NOT_AFTER)? != not_after.to_string() || ann(m, certs::MADE_FOR)? != made_for {
+        if ann(m, certs::NOT_AFTER)? != not_after.to_string()
+            || ann(m, certs::MADE_FOR)? != made_for
+        {
             return None;
         }
     }
@@ -124,7 +126,11 @@ async fn crds_and_manifests(
     let crds = apply::read_manifests(&b.crds)?;
     let mut crd_objs = Vec::new();
     for (file, obj) in crds {
-        let kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+        let kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
         if kind != "CustomResourceDefinition" {
             return Err(CliError::usage(format!(
                 "{}: --crds takes CustomResourceDefinitions, this is a {kind}; pass other objects with --manifests",
@@ -136,7 +142,10 @@ async fn crds_and_manifests(
     progress.set("crds", format!("applying {} CRDs", crd_objs.len()));
     outcomes.extend(apply_all(client, ns, &crd_objs).await?);
     for o in &crd_objs {
-        progress.set("crds", format!("waiting for {} to be Established", o.name()));
+        progress.set(
+            "crds",
+            format!("waiting for {} to be Established", o.name()),
+        );
         wait::crd_established(client, o.name(), s.step_timeout).await?;
     }
     // Extra manifests may be custom resources of those CRDs: resolved only now.
@@ -149,7 +158,10 @@ async fn crds_and_manifests(
     let all: Vec<&Object> = crd_objs.iter().chain(&extra).collect();
     outcomes.push(apply::apply(client, ns, &objects::extras_record(ns, &all)).await?);
     let step = Step::new("crds+manifests", started, &outcomes);
-    progress.finish("crds", format!("{} ({} objects)", step.status, outcomes.len()));
+    progress.finish(
+        "crds",
+        format!("{} ({} objects)", step.status, outcomes.len()),
+    );
     Ok(Some(step))
 }
 
@@ -159,7 +171,10 @@ fn label(mut o: Object) -> Object {
     labels.insert(objects::MANAGED_BY.into(), objects::TOOL.into());
     labels.insert(objects::PART_OF.into(), objects::BUNDLE.into());
     if o.namespaced {
-        labels.insert(objects::NAMESPACE_LABEL.into(), o.data.metadata.namespace.clone().unwrap_or_default());
+        labels.insert(
+            objects::NAMESPACE_LABEL.into(),
+            o.data.metadata.namespace.clone().unwrap_or_default(),
+        );
     }
     o
 }

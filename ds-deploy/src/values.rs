@@ -191,7 +191,9 @@ fn bundle_from(
         "emptydir" | "emptyDir" => None,
         "pvc" => Some("1Gi".to_string()),
         s => match s.strip_prefix("pvc:") {
-            Some(size) if !size.is_empty() && size.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+            Some(size)
+                if !size.is_empty() && size.chars().next().is_some_and(|c| c.is_ascii_digit()) =>
+            {
                 Some(size.to_string())
             }
             _ => {
@@ -235,7 +237,10 @@ fn bundle_from(
         pick(&args.postgres_user, &file.postgres_user).unwrap_or_else(|| "slm_user".into());
     let postgres_db =
         pick(&args.postgres_db, &file.postgres_db).unwrap_or_else(|| "action_history".into());
-    for (what, v) in [("postgres-user", &postgres_user), ("postgres-db", &postgres_db)] {
+    for (what, v) in [
+        ("postgres-user", &postgres_user),
+        ("postgres-db", &postgres_db),
+    ] {
         if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(CliError::usage(format!(
                 "{what} `{v}`: use letters, digits and `_` only"
@@ -318,13 +323,14 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<UpSettings, CliError> {
             )))
         }
     };
-    let duration = |flag: Option<Duration>, key: &Option<String>, what: &str, default: u64| {
-        match (flag, key) {
-            (Some(d), _) => Ok(d),
-            (None, Some(s)) => e2e_core::values::parse_duration(s)
-                .map_err(|e| CliError::usage(format!("{what}: {e}"))),
-            (None, None) => Ok(Duration::from_secs(default)),
+    let duration = |flag: Option<Duration>, key: &Option<String>, what: &str, default: u64| match (
+        flag, key,
+    ) {
+        (Some(d), _) => Ok(d),
+        (None, Some(s)) => {
+            e2e_core::values::parse_duration(s).map_err(|e| CliError::usage(format!("{what}: {e}")))
         }
+        (None, None) => Ok(Duration::from_secs(default)),
     };
     Ok(UpSettings {
         bundle,
@@ -360,13 +366,18 @@ fn port(flag: Option<u16>, key: Option<u16>, default: u16, what: &str) -> Result
 fn check_image(what: &str, image: &str) -> Result<String, CliError> {
     Reference::parse(image)
         .map(|_| image.to_string())
-        .map_err(|e| CliError::usage(format!("{what} `{image}` is not a valid image reference: {e}")))
+        .map_err(|e| {
+            CliError::usage(format!(
+                "{what} `{image}` is not a valid image reference: {e}"
+            ))
+        })
 }
 
 fn check_dns_label(what: &str, v: &str) -> Result<(), CliError> {
     let ok = !v.is_empty()
         && v.len() <= 63
-        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !v.starts_with('-')
         && !v.ends_with('-');
     if ok {

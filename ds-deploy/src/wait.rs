@@ -54,7 +54,12 @@ fn template_images(d: &Deployment) -> Vec<String> {
     d.spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
-        .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+        .map(|p| {
+            p.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -130,7 +135,12 @@ pub fn state(d: Option<&Deployment>, pods: &[&Pod]) -> State {
             let pod_images: Vec<String> = p
                 .spec
                 .as_ref()
-                .map(|s| s.containers.iter().filter_map(|c| c.image.clone()).collect())
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             pod_images == images
         })
@@ -150,6 +160,8 @@ pub fn state(d: Option<&Deployment>, pods: &[&Pod]) -> State {
     })
 }
 
+/// One watch event of either stream; one lives at a time, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Seen {
     Deployment(Event<Deployment>),
     Pod(Event<Pod>),
@@ -170,8 +182,11 @@ pub async fn deployment(
         watcher::Config::default().fields(&format!("metadata.name={name}")),
     )
     .map_ok(Seen::Deployment);
-    let p_stream = watcher::watcher(pods, watcher::Config::default().labels(&format!("app={name}")))
-        .map_ok(Seen::Pod);
+    let p_stream = watcher::watcher(
+        pods,
+        watcher::Config::default().labels(&format!("app={name}")),
+    )
+    .map_ok(Seen::Pod);
     let mut events = futures_util::stream::select(d_stream.boxed(), p_stream.boxed());
 
     let mut dep: Option<Deployment> = None;
@@ -219,7 +234,9 @@ pub async fn deployment(
     let result = tokio::time::timeout(timeout, run).await;
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(why)) => Err(CliError::failure(format!("{name} will not become Ready: {why}"))),
+        Ok(Err(why)) => Err(CliError::failure(format!(
+            "{name} will not become Ready: {why}"
+        ))),
         Err(_) => {
             let what = match last {
                 State::Waiting(w) => w,
@@ -234,14 +251,21 @@ pub async fn deployment(
 }
 
 /// Waits until CRD `name` is Established.
-pub async fn crd_established(client: &Client, name: &str, timeout: Duration) -> Result<(), CliError> {
+pub async fn crd_established(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), CliError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let cond = kube::runtime::conditions::is_crd_established();
-    match tokio::time::timeout(timeout, kube::runtime::wait::await_condition(api, name, cond)).await {
+    match tokio::time::timeout(
+        timeout,
+        kube::runtime::wait::await_condition(api, name, cond),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(CliError::failure(format!(
-            "waiting for CRD {name}: {e}"
-        ))),
+        Ok(Err(e)) => Err(CliError::failure(format!("waiting for CRD {name}: {e}"))),
         Err(_) => Err(CliError::failure(format!(
             "CRD {name} was not Established within {}",
             humantime::format_duration(timeout)
@@ -250,12 +274,22 @@ pub async fn crd_established(client: &Client, name: &str, timeout: Duration) -> 
 }
 
 /// Waits until the object `api`/`name` is gone.
-pub async fn deleted<K>(api: Api<K>, name: &str, uid: &str, timeout: Duration) -> Result<(), CliError>
+pub async fn deleted<K>(
+    api: Api<K>,
+    name: &str,
+    uid: &str,
+    timeout: Duration,
+) -> Result<(), CliError>
 where
     K: kube::Resource + Clone + std::fmt::Debug + Send + serde::de::DeserializeOwned + 'static,
 {
     let cond = kube::runtime::conditions::is_deleted(uid);
-    match tokio::time::timeout(timeout, kube::runtime::wait::await_condition(api, name, cond)).await {
+    match tokio::time::timeout(
+        timeout,
+        kube::runtime::wait::await_condition(api, name, cond),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(CliError::failure(format!("waiting for {name} to go: {e}"))),
         Err(_) => Err(CliError::failure(format!(
@@ -306,12 +340,20 @@ mod tests {
 
     #[test]
     fn crash_loop_fails_after_restarts_not_before() {
-        let status = |n: i32| json!({"phase": "Running", "containerStatuses": [{
+        let status = |n: i32| {
+            json!({"phase": "Running", "containerStatuses": [{
             "name": "c", "image": "img:1", "imageID": "", "ready": false, "restartCount": n,
-            "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]});
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]})
+        };
         let d = dep(json!({"observedGeneration": 2, "replicas": 1}));
-        assert!(matches!(state(Some(&d), &[&pod(status(1))]), State::Waiting(_)));
-        assert!(matches!(state(Some(&d), &[&pod(status(2))]), State::Failed(_)));
+        assert!(matches!(
+            state(Some(&d), &[&pod(status(1))]),
+            State::Waiting(_)
+        ));
+        assert!(matches!(
+            state(Some(&d), &[&pod(status(2))]),
+            State::Failed(_)
+        ));
     }
 
     #[test]

@@ -23,7 +23,12 @@ fn an_image_the_node_lacks_is_diagnosed_with_the_kind_load_hint() {
         &env,
         &ns,
         &examples_migrations(),
-        &["--image", "localhost/datastorage-not-built:nope", "--timeout", "3m"],
+        &[
+            "--image",
+            "localhost/datastorage-not-built:nope",
+            "--timeout",
+            "3m",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -38,7 +43,12 @@ fn a_datastorage_that_crashes_at_start_shows_its_logs() {
     let ns = Ns::new(&env, "dsd-crash");
     // PostgreSQL's image as DataStorage: it exits at once, saying no password was given.
     let pg = env.postgres_image.clone();
-    let out = up(&env, &ns, &examples_migrations(), &["--image", &pg, "--timeout", "4m"]);
+    let out = up(
+        &env,
+        &ns,
+        &examples_migrations(),
+        &["--image", &pg, "--timeout", "4m"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("CrashLoopBackOff"), "{err}");
@@ -68,7 +78,10 @@ fn a_failing_migration_names_the_file_and_deploys_no_datastorage() {
     assert!(err.contains("missing_table"), "{err}");
     assert!(err.contains("DataStorage was not deployed"), "{err}");
     let ds = kubectl(&env, &["-n", &ns.name, "get", "deploy", "datastorage"]);
-    assert!(!ds.status.success(), "DataStorage was deployed after a failed migration");
+    assert!(
+        !ds.status.success(),
+        "DataStorage was deployed after a failed migration"
+    );
 }
 
 #[test]
@@ -126,15 +139,24 @@ fn bad_values_are_refused_before_anything_is_applied() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--values", vals], "postgres-imag"),
         (vec!["--image", "Bad Image:1"], "Bad Image:1"),
-        (vec!["--migrations-dir", "/nonexistent/migrations"], "/nonexistent/migrations"),
+        (
+            vec!["--migrations-dir", "/nonexistent/migrations"],
+            "/nonexistent/migrations",
+        ),
         (vec!["--timeout", "soon"], "soon"),
     ];
     for (extra, named) in cases {
         let out = up(&env, &ns, &examples_migrations(), &extra);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains(named), "{extra:?} should name `{named}`: {err}");
+        assert!(
+            err.contains(named),
+            "{extra:?} should name `{named}`: {err}"
+        );
     }
     let got = kubectl(&env, &["get", "namespace", &ns.name]);
-    assert!(!got.status.success(), "the namespace was created by a refused run");
+    assert!(
+        !got.status.success(),
+        "the namespace was created by a refused run"
+    );
 }

@@ -17,7 +17,10 @@ pub struct Env {
 }
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The testbed, or `None` (a loud skip; a failure under E2E_REQUIRE=1).
@@ -136,7 +139,15 @@ impl Drop for Ns<'_> {
     fn drop(&mut self) {
         let _ = ds_deploy(
             self.env,
-            &["down", "-N", &self.name, "--delete-namespace", "--timeout", "90s", "-q"],
+            &[
+                "down",
+                "-N",
+                &self.name,
+                "--delete-namespace",
+                "--timeout",
+                "90s",
+                "-q",
+            ],
         );
     }
 }
