@@ -240,6 +240,35 @@ fn redis_ping(addr: &str) -> std::io::Result<String> {
     Ok(line.trim().to_string())
 }
 
+/// Redis PING to port 6379 of POD over kube-rs' port-forward (websocket through the API server).
+fn kube_portforward_ping(kubeconfig: &Path, pod: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(client, "default");
+        let mut pf = pods.portforward(pod, &[6379]).await.expect("portforward");
+        let mut s = pf.take_stream(6379).unwrap();
+        s.write_all(b"PING\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("no answer through the port-forward")
+            .unwrap();
+        drop(s);
+        let _ = pf.abort();
+        String::from_utf8_lossy(&buf[..n]).trim().to_string()
+    })
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -465,6 +494,8 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     let _ = pf.wait();
     let _ = drain.join();
     assert_eq!(pf_reply.unwrap(), "+PONG", "through kubectl port-forward");
+    // ... and in-process with kube-rs (ds-deploy's way), from the kubeconfig kind wrote.
+    assert_eq!(kube_portforward_ping(&c.kubeconfig, &pods[1].1), "+PONG");
 
     // The second cluster is independent: its own node, no image of the first, its own API.
     assert_eq!(c2.node_containers(), vec![format!("{}-control-plane", c2.name)]);
