@@ -52,7 +52,11 @@ impl Env {
         eprintln!(
             "$ kind {}\n{}{}",
             args.join(" "),
-            if stdout.len() > 1000 { "(long stdout)\n" } else { &stdout },
+            if stdout.len() > 1000 {
+                "(long stdout)\n"
+            } else {
+                &stdout
+            },
             String::from_utf8_lossy(&out.stderr)
         );
         out
@@ -264,7 +268,7 @@ fn kube_portforward_ping(kubeconfig: &Path, pod: &str) -> String {
             .expect("no answer through the port-forward")
             .unwrap();
         drop(s);
-        let _ = pf.abort();
+        pf.abort();
         String::from_utf8_lossy(&buf[..n]).trim().to_string()
     })
 }
@@ -279,10 +283,14 @@ fn free_port() -> u16 {
 
 fn kind_load_bin() -> Option<PathBuf> {
     let root = e2e_testbed::workspace_root();
-    ["target/debug/kind-load", "target/release/kind-load", "target/bin/kind-load"]
-        .iter()
-        .map(|p| root.join(p))
-        .find(|p| p.exists())
+    [
+        "target/debug/kind-load",
+        "target/release/kind-load",
+        "target/bin/kind-load",
+    ]
+    .iter()
+    .map(|p| root.join(p))
+    .find(|p| p.exists())
 }
 
 /// An image of our own (the testbed's Redis, re-tagged): removed from the engine when dropped.
@@ -441,17 +449,23 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     }
     let t0 = Instant::now();
     c.apply(&deployment("web", &img.name, 3));
-    let pods = wait_until("a Ready pod of web on every node", Duration::from_secs(120), || {
-        let p = ready_pods_by_node(&c, "web");
-        (p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>() == want).then_some(p)
-    });
+    let pods = wait_until(
+        "a Ready pod of web on every node",
+        Duration::from_secs(120),
+        || {
+            let p = ready_pods_by_node(&c, "web");
+            (p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>() == want).then_some(p)
+        },
+    );
     eprintln!("Deployment Ready on all 3 nodes in {:.1?}", t0.elapsed());
 
     // NodePort 30080 answers on the host port the config mapped it to.
     let addr = format!("127.0.0.1:{host_port}");
-    let reply = wait_until("NodePort on the mapped host port", Duration::from_secs(30), || {
-        redis_ping(&addr).ok().filter(|r| r == "+PONG")
-    });
+    let reply = wait_until(
+        "NodePort on the mapped host port",
+        Duration::from_secs(30),
+        || redis_ping(&addr).ok().filter(|r| r == "+PONG"),
+    );
     assert_eq!(reply, "+PONG");
 
     // kubectl logs / exec, Service DNS and cross-node Service traffic from a worker's pod.
@@ -462,7 +476,10 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     assert_eq!(pong, "PONG");
     let svc_ip = c.kubectl_ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
     let dns = c.kubectl_ok(&["exec", worker_pod, "--", "getent", "hosts", "web"]);
-    assert!(dns.starts_with(&svc_ip), "getent hosts web: {dns} (want {svc_ip})");
+    assert!(
+        dns.starts_with(&svc_ip),
+        "getent hosts web: {dns} (want {svc_ip})"
+    );
     for _ in 0..4 {
         let via_svc = c.kubectl_ok(&["exec", worker_pod, "--", "redis-cli", "-h", "web", "ping"]);
         assert_eq!(via_svc, "PONG");
@@ -498,7 +515,10 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     assert_eq!(kube_portforward_ping(&c.kubeconfig, &pods[1].1), "+PONG");
 
     // The second cluster is independent: its own node, no image of the first, its own API.
-    assert_eq!(c2.node_containers(), vec![format!("{}-control-plane", c2.name)]);
+    assert_eq!(
+        c2.node_containers(),
+        vec![format!("{}-control-plane", c2.name)]
+    );
     assert!(!node_images(&env, &format!("{}-control-plane", c2.name))
         .lines()
         .any(|l| l == img.name));
@@ -507,14 +527,22 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     assert!(c2.kubectl(&["get", "deployment", "web"]).status.code() != Some(0));
     env.kind_ok(&["load", "docker-image", &img.name, "--name", &c2.name]);
     c2.apply(&deployment("web2", &img.name, 1));
-    wait_until("web2 Ready in the second cluster", Duration::from_secs(90), || {
-        (ready_pods_by_node(&c2, "web2").len() == 1).then_some(())
-    });
+    wait_until(
+        "web2 Ready in the second cluster",
+        Duration::from_secs(90),
+        || (ready_pods_by_node(&c2, "web2").len() == 1).then_some(()),
+    );
     drop(c2);
 
     // kind export logs: kubelet and containerd logs of every node.
     let logs_dir = dir.path().join("logs");
-    env.kind_ok(&["export", "logs", logs_dir.to_str().unwrap(), "--name", &c.name]);
+    env.kind_ok(&[
+        "export",
+        "logs",
+        logs_dir.to_str().unwrap(),
+        "--name",
+        &c.name,
+    ]);
     for n in &nodes {
         for f in ["kubelet.log", "containerd.log"] {
             let p = logs_dir.join(n).join(f);
@@ -522,7 +550,8 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
             assert!(len > 0, "{} missing or empty", p.display());
         }
     }
-    let kubelet_log = std::fs::read_to_string(logs_dir.join(&nodes[1]).join("kubelet.log")).unwrap();
+    let kubelet_log =
+        std::fs::read_to_string(logs_dir.join(&nodes[1]).join("kubelet.log")).unwrap();
     assert!(kubelet_log.contains("kubelet"), "kubelet log content");
 
     // docker restart of a worker: back Ready, with its images, and its pod running again.
@@ -557,15 +586,29 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     );
     // The kubelet may report NotReady for a moment after its restart (before its first full
     // sync), even with the pod already running: wait for the node's Ready, do not sample it.
-    wait_until("every node Ready after the restart", Duration::from_secs(60), || {
-        c.nodes_ready().iter().all(|(_, r)| *r).then_some(())
-    });
-    assert!(node_images(&env, worker).lines().any(|l| l == img.name), "image lost on restart");
-    eprintln!("worker back with a Ready pod {:.1?} after docker restart", t0.elapsed());
+    wait_until(
+        "every node Ready after the restart",
+        Duration::from_secs(60),
+        || c.nodes_ready().iter().all(|(_, r)| *r).then_some(()),
+    );
+    assert!(
+        node_images(&env, worker).lines().any(|l| l == img.name),
+        "image lost on restart"
+    );
+    eprintln!(
+        "worker back with a Ready pod {:.1?} after docker restart",
+        t0.elapsed()
+    );
     let _ = c.diagnostics();
 
     // kind delete cluster leaves no container, volume, network or iptables rule behind.
-    let net_id = env.docker_ok(&["network", "inspect", &format!("kind-{}", c.name), "--format", "{{.Id}}"]);
+    let net_id = env.docker_ok(&[
+        "network",
+        "inspect",
+        &format!("kind-{}", c.name),
+        "--format",
+        "{{.Id}}",
+    ]);
     let subnet = env.docker_ok(&[
         "network",
         "inspect",
@@ -575,40 +618,78 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
     ]);
     let mut volumes = vec![];
     for n in &nodes {
-        let v = env.docker_ok(&["inspect", n, "--format", "{{range .Mounts}}{{.Name}} {{end}}"]);
+        let v = env.docker_ok(&[
+            "inspect",
+            n,
+            "--format",
+            "{{range .Mounts}}{{.Name}} {{end}}",
+        ]);
         volumes.extend(v.split_whitespace().map(str::to_string));
     }
     assert!(!volumes.is_empty());
     let name = c.name.clone();
     let kubeconfig = c.kubeconfig.clone();
     let t0 = Instant::now();
-    env.kind_ok(&["delete", "cluster", "--name", &name, "--kubeconfig", kubeconfig.to_str().unwrap()]);
+    env.kind_ok(&[
+        "delete",
+        "cluster",
+        "--name",
+        &name,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
     eprintln!("deleted in {:.1?}", t0.elapsed());
     std::mem::forget(c);
-    let left = env.docker_ok(&["ps", "-a", "-q", "--filter", &format!("label=io.x-k8s.kind.cluster={name}")]);
+    let left = env.docker_ok(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+    ]);
     assert!(left.is_empty(), "containers left: {left}");
     for v in &volumes {
-        assert!(!env.docker(&["volume", "inspect", v]).status.success(), "volume {v} left");
+        assert!(
+            !env.docker(&["volume", "inspect", v]).status.success(),
+            "volume {v} left"
+        );
     }
-    assert!(!env.docker(&["network", "inspect", &net_id]).status.success(), "network left");
+    assert!(
+        !env.docker(&["network", "inspect", &net_id])
+            .status
+            .success(),
+        "network left"
+    );
     let rules = Command::new("iptables-save").output().unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout);
     let bridge = format!("br-{}", &net_id[..12]);
     let leftover: Vec<&str> = rules
         .lines()
-        .filter(|l| l.contains(&bridge) || l.contains(&subnet) || l.contains(&format!("--dport {host_port} ")))
+        .filter(|l| {
+            l.contains(&bridge)
+                || l.contains(&subnet)
+                || l.contains(&format!("--dport {host_port} "))
+        })
         .collect();
     assert!(leftover.is_empty(), "iptables rules left: {leftover:#?}");
     let kc_text = std::fs::read_to_string(&kubeconfig).unwrap_or_default();
-    assert!(!kc_text.contains(&format!("kind-{name}")), "kubeconfig entry left");
+    assert!(
+        !kc_text.contains(&format!("kind-{name}")),
+        "kubeconfig entry left"
+    );
 }
 
 /// The stand-in says what it is and refuses what it does not implement.
 #[test]
 fn kind_standin_is_honest_and_strict() {
-    let Some(env) = Env::load(&["DOCKER_HOST", "E2E_KIND_PATH"]) else { return };
+    let Some(env) = Env::load(&["DOCKER_HOST", "E2E_KIND_PATH"]) else {
+        return;
+    };
     let v = env.kind_ok(&["version"]);
-    assert!(v.starts_with("kind v") && v.contains("stand-in"), "version: {v}");
+    assert!(
+        v.starts_with("kind v") && v.contains("stand-in"),
+        "version: {v}"
+    );
 
     let out = env.kind(&["create", "cluster", "--name", "kl-x", "--bogus-flag"]);
     assert!(!out.status.success());
@@ -642,13 +723,24 @@ fn kind_standin_is_honest_and_strict() {
         assert!(err.contains(field), "error for {field} does not name it: {err}");
     }
     // Nothing was left behind by the refused creates.
-    let left = env.docker_ok(&["ps", "-a", "-q", "--filter", &format!("label=io.x-k8s.kind.cluster={name}")]);
+    let left = env.docker_ok(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+    ]);
     assert!(left.is_empty());
-    assert!(!env.docker(&["network", "inspect", &format!("kind-{name}")]).status.success());
+    assert!(!env
+        .docker(&["network", "inspect", &format!("kind-{name}")])
+        .status
+        .success());
 
     let out = env.kind(&["get", "kubeconfig", "--name", &name]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("could not locate any control plane nodes"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not locate any control plane nodes")
+    );
     let out = env.kind(&["frobnicate", "cluster"]);
     assert!(!out.status.success());
     let mut s = String::new();
