@@ -36,6 +36,12 @@ man: ## Generate man pages for every tool into target/man/
 bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
+# The example DataStorage service's image (examples/datastorage, README "Example DataStorage
+# service"). Variables DS_IMAGE, EXAMPLE_BASE_IMAGE, E2E_CONSUMER are read by the script.
+.PHONY: example-images
+example-images: ## Build the example DataStorage image; prints its reference last (DS_IMAGE=, EXAMPLE_BASE_IMAGE=, E2E_CONSUMER=)
+	@CARGO="$(CARGO)" BIN_DIR="$(BIN_DIR)" examples/datastorage/build-image.sh
+
 # Testbed: real Docker, Podman, containerd Kind nodes, Kubernetes 1.20, PostgreSQL, Redis.
 # See README.md "Testbed". Needs root on Debian 12.
 .PHONY: testbed-up testbed-down testbed-check
