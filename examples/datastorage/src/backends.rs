@@ -16,6 +16,10 @@ use crate::config::{Config, Credentials};
 /// How long one attempt to reach a backend may take; probes time out after 3 s upstream.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long one readiness check may take: under the kubelet's 3 s probe timeout with room to
+/// spare, so a dead backend shows as a 503 with a reason rather than a probe timeout.
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// The tables the migrations must have created before the service can work (the upstream
 /// `VerifyMigrations` list).
 pub const REQUIRED_TABLES: &[&str] = &["audit_events", "notification_audit"];
@@ -98,7 +102,20 @@ impl Backends {
 
     /// Checks PostgreSQL, the migrated tables and Redis concurrently.
     pub async fn readiness(&self) -> Readiness {
-        let (pg, redis) = tokio::join!(self.check_postgres(), self.ping_redis());
+        let (pg, redis) = tokio::join!(
+            within(
+                READY_CHECK_TIMEOUT,
+                "PostgreSQL",
+                &self.pg_target,
+                self.check_postgres()
+            ),
+            within(
+                READY_CHECK_TIMEOUT,
+                "Redis",
+                &self.redis_target,
+                self.ping_redis()
+            )
+        );
         let (postgres, migrations) = match pg {
             Ok(Ok(())) => (Ok(()), Ok(())),
             Ok(Err(missing)) => (Ok(()), Err(missing)),
@@ -194,4 +211,16 @@ impl Backends {
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")))
     }
+}
+
+/// `f`, or an error naming the backend when it takes longer than `limit`.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    target: &str,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| Err(format!("{what} {target}: no answer within {limit:?}")))
 }

@@ -1,6 +1,9 @@
 //! What the service tests share: a running service process, a per-test database, test
 //! certificates, and a small HTTP/1.1 client (plain, or TLS verified against a given CA).
 
+// Each test binary (service.rs, image.rs) compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
