@@ -61,3 +61,63 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_cert(dir: &Path, key_pair: &rcgen::KeyPair, key_pem: &str) {
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(key_pair)
+            .unwrap();
+        std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+        std::fs::write(dir.join("tls.key"), key_pem).unwrap();
+    }
+
+    #[test]
+    fn no_certificate_means_plain_http() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_server_config(dir.path()).unwrap().is_none());
+        assert!(load_server_config(&dir.path().join("absent"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn ecdsa_pkcs8_and_rsa_pkcs1_keys_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let ec = rcgen::KeyPair::generate().unwrap();
+        write_cert(dir.path(), &ec, &ec.serialize_pem());
+        assert!(load_server_config(dir.path()).unwrap().is_some());
+
+        // `RSA PRIVATE KEY` (PKCS#1), as openssl and older tooling write it.
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let rsa_key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let pkcs8 = rsa_key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let signer =
+            rcgen::KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let pkcs1 = rsa_key.to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        write_cert(dir.path(), &signer, &pkcs1);
+        assert!(load_server_config(dir.path()).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_certificate_without_a_usable_key_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ec = rcgen::KeyPair::generate().unwrap();
+        write_cert(dir.path(), &ec, "");
+        let e = load_server_config(dir.path()).unwrap_err();
+        assert!(e.contains("tls.key") && e.contains("no private key"), "{e}");
+        std::fs::remove_file(dir.path().join("tls.key")).unwrap();
+        let e = load_server_config(dir.path()).unwrap_err();
+        assert!(e.contains("tls.key") && e.contains("cannot read"), "{e}");
+        // A key that does not match the certificate.
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(dir.path().join("tls.key"), other.serialize_pem()).unwrap();
+        let e = load_server_config(dir.path()).unwrap_err();
+        assert!(e.contains("do not form a usable certificate"), "{e}");
+    }
+}
