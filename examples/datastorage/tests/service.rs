@@ -376,6 +376,18 @@ async fn the_example_migrations_apply_and_revert_cleanly() {
         return;
     };
     let db = TestDb::create(tb.get("E2E_DATABASE_URL")).await;
+    // The grants of 003 apply only when the role exists. Roles are server-wide: make sure it
+    // does (upstream's credentials), and never drop it, since parallel tests may see it.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(tb.get("E2E_DATABASE_URL"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "DO $$ BEGIN CREATE ROLE slm_user LOGIN PASSWORD 'test_password'; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let applied = db.migrate_up().await;
     assert_eq!(
         applied,
@@ -389,8 +401,19 @@ async fn the_example_migrations_apply_and_revert_cleanly() {
     for t in ["audit_events", "notification_audit"] {
         assert!(tables.iter().any(|x| x == t), "{t} missing: {tables:?}");
     }
+    let granted = "SELECT has_table_privilege('slm_user', 'public.audit_events', 'INSERT') \
+                   AND has_table_privilege('slm_user', 'public.notification_audit', 'SELECT') \
+                   AND has_sequence_privilege('slm_user', 'public.notification_audit_id_seq', 'USAGE')";
+    assert!(db.ask(granted).await, "003 granted slm_user the tables");
+    let reverted = db.migrate_down(migrate::DownTarget::Steps(1)).await;
+    assert_eq!(reverted, ["003_grant_slm_user.sql"]);
+    assert!(
+        !db.ask("SELECT has_table_privilege('slm_user', 'public.audit_events', 'INSERT')")
+            .await,
+        "003's Down revoked the grants"
+    );
     let reverted = db.migrate_down_all().await;
-    assert_eq!(reverted.len(), 3, "{reverted:?}");
+    assert_eq!(reverted.len(), 2, "{reverted:?}");
     assert_eq!(db.tables().await, ["_sqlx_migrations"]);
     // And again: down left nothing that stops a fresh up.
     assert_eq!(db.migrate_up().await.len(), 3);

@@ -78,17 +78,30 @@ impl TestDb {
     }
 
     pub async fn migrate_down_all(&self) -> Vec<String> {
+        self.migrate_down(migrate::DownTarget::To(0)).await
+    }
+
+    pub async fn migrate_down(&self, target: migrate::DownTarget) -> Vec<String> {
         let set = migrate::MigrationSet::load(migrations_dir()).expect("load examples/migrations");
         let mut conn = migrate::connect(&self.url(), Duration::from_secs(5))
             .await
             .expect("connect");
         migrate::Migrator::new(set, migrate::Options::default())
-            .down(&mut conn, migrate::DownTarget::To(0))
+            .down(&mut conn, target)
             .await
             .expect("migrate down")
             .into_iter()
             .map(|a| a.name)
             .collect()
+    }
+
+    /// One boolean query on this database.
+    pub async fn ask(&self, sql: &str) -> bool {
+        let mut conn = PgConnection::connect(&self.url()).await.expect("connect");
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// The tables of schema `public`, sorted.
