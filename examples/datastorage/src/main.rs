@@ -74,11 +74,12 @@ async fn run() -> Result<(), String> {
         backends: Arc::new(Backends::new(&config, &credentials)?),
         metrics: Arc::new(Metrics::default()),
     };
+    let sigterm = watch_sigterm()?;
     let (stop, stopped) = watch::channel(false);
     let servers = start_servers(&config, tls, state.clone(), stopped.clone()).await?;
     tokio::spawn(health::watch_readiness(state.clone(), stopped));
 
-    wait_for_signal().await;
+    wait_for_signal(sigterm).await;
     log!(Info, "shutting down: finishing in-flight requests");
     let _ = stop.send(true);
     for server in servers {
@@ -200,20 +201,16 @@ fn or_unlimited(d: Duration) -> Duration {
     }
 }
 
-/// SIGTERM (what the kubelet sends) or Ctrl-C.
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            log!(
-                Warn,
-                "cannot watch SIGTERM; only Ctrl-C stops the service",
-                error = e
-            );
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
+/// Watches SIGTERM (what the kubelet sends); installed before the servers start, so a pod
+/// deleted during startup still shuts down gracefully instead of being killed by the default
+/// action.
+fn watch_sigterm() -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))
+}
+
+/// SIGTERM or Ctrl-C.
+async fn wait_for_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = term.recv() => log!(Info, "SIGTERM received"),
         _ = tokio::signal::ctrl_c() => log!(Info, "SIGINT received"),
