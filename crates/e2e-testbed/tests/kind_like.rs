@@ -609,13 +609,26 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
         "--format",
         "{{.Id}}",
     ]);
-    let subnet = env.docker_ok(&[
-        "network",
-        "inspect",
-        &format!("kind-{}", c.name),
-        "--format",
-        "{{(index .IPAM.Config 0).Subnet}}",
-    ]);
+    let bridge = format!("br-{}", &net_id[..12]);
+    let ours = |rules: &str| -> Vec<String> {
+        rules
+            .lines()
+            // Docker's rules for a network and its published ports all name its bridge (its
+            // subnet may already be another cluster's by the time we look again).
+            .filter(|l| l.contains(&bridge) || l.contains(&format!("--dport {host_port} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let iptables_save = || {
+        let out = Command::new("iptables-save")
+            .output()
+            .expect("iptables-save");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        !ours(&iptables_save()).is_empty(),
+        "no iptables rule names {bridge}: the check below would prove nothing"
+    );
     let mut volumes = vec![];
     for n in &nodes {
         let v = env.docker_ok(&[
@@ -660,17 +673,7 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
             .success(),
         "network left"
     );
-    let rules = Command::new("iptables-save").output().unwrap();
-    let rules = String::from_utf8_lossy(&rules.stdout);
-    let bridge = format!("br-{}", &net_id[..12]);
-    let leftover: Vec<&str> = rules
-        .lines()
-        .filter(|l| {
-            l.contains(&bridge)
-                || l.contains(&subnet)
-                || l.contains(&format!("--dport {host_port} "))
-        })
-        .collect();
+    let leftover = ours(&iptables_save());
     assert!(leftover.is_empty(), "iptables rules left: {leftover:#?}");
     let kc_text = std::fs::read_to_string(&kubeconfig).unwrap_or_default();
     assert!(
