@@ -9,6 +9,7 @@ use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::Scope;
 use kube::Client;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const FIELD_MANAGER: &str = "ds-deploy";
 
@@ -101,13 +102,14 @@ pub fn read_manifests(paths: &[PathBuf]) -> Result<Vec<(PathBuf, DynamicObject)>
     Ok(out)
 }
 
-/// Resolves a manifest's kind through discovery; a kind no API serves is named with the hint
-/// that its CRD is missing.
+/// Resolves a manifest's kind through discovery, asking again for up to `patience` (a CRD
+/// applied a moment ago); a kind no API serves is named with the hint that its CRD is missing.
 pub async fn resolve(
     client: &Client,
     ns: &str,
     file: &Path,
     obj: DynamicObject,
+    patience: Duration,
 ) -> Result<Object, CliError> {
     let types = obj.types.clone().unwrap_or_default();
     let gvk = GroupVersionKind::try_from(&types).map_err(|e| {
@@ -117,17 +119,26 @@ pub async fn resolve(
             types.api_version
         ))
     })?;
-    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| {
-            CliError::failure(format!(
-                "{}: no API serves kind {} in {} ({}): is its CRD installed? Pass the CRD with --crds",
-                file.display(),
-                types.kind,
-                types.api_version,
-                describe(&e)
-            ))
-        })?;
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(100);
+    let found = loop {
+        match kube::discovery::pinned_kind(client, &gvk).await {
+            Err(_) if Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => break other,
+        }
+    };
+    let (resource, caps) = found.map_err(|e| {
+        CliError::failure(format!(
+            "{}: no API serves kind {} in {} ({}): is its CRD installed? Pass the CRD with --crds",
+            file.display(),
+            types.kind,
+            types.api_version,
+            describe(&e)
+        ))
+    })?;
     let namespaced = caps.scope == Scope::Namespaced;
     let mut data = obj;
     if namespaced && data.metadata.namespace.is_none() {

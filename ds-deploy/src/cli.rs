@@ -39,7 +39,14 @@ run `ds-deploy up` again to converge).";
 /// Deploy the DataStorage bundle (PostgreSQL, Redis, migrations, DataStorage with its TLS,
 /// signing certificate, CRDs and RBAC) and wait until it is Ready, or say why it is not.
 #[derive(Debug, Parser)]
-#[command(name = "ds-deploy", version, after_long_help = EXAMPLES, max_term_width = 120)]
+// A flag given twice takes its last value, as Makefiles that append to a command line expect.
+#[command(
+    name = "ds-deploy",
+    version,
+    after_long_help = EXAMPLES,
+    max_term_width = 120,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

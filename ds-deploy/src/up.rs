@@ -18,7 +18,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::{Api, Client};
 use migrate::MigrationSet;
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long extra manifests wait for discovery to serve the kinds of CRDs just applied.
+const DISCOVERY_PATIENCE: Duration = Duration::from_secs(20);
 
 /// One step's result.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -137,7 +140,9 @@ async fn crds_and_manifests(
                 file.display()
             )));
         }
-        crd_objs.push(label(apply::resolve(client, ns, &file, obj).await?));
+        crd_objs.push(label(
+            apply::resolve(client, ns, &file, obj, Duration::ZERO).await?,
+        ));
     }
     progress.set("crds", format!("applying {} CRDs", crd_objs.len()));
     outcomes.extend(apply_all(client, ns, &crd_objs).await?);
@@ -149,9 +154,17 @@ async fn crds_and_manifests(
         wait::crd_established(client, o.name(), s.step_timeout).await?;
     }
     // Extra manifests may be custom resources of those CRDs: resolved only now.
+    // Discovery serves a new CRD's kind a moment after it is Established: give it that moment.
+    let patience = if crd_objs.is_empty() {
+        Duration::ZERO
+    } else {
+        DISCOVERY_PATIENCE
+    };
     let mut extra = Vec::new();
     for (file, obj) in apply::read_manifests(&b.manifests)? {
-        extra.push(label(apply::resolve(client, ns, &file, obj).await?));
+        extra.push(label(
+            apply::resolve(client, ns, &file, obj, patience).await?,
+        ));
     }
     progress.set("crds", format!("applying {} extra objects", extra.len()));
     outcomes.extend(apply_all(client, ns, &extra).await?);

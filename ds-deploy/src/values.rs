@@ -247,6 +247,12 @@ fn bundle_from(
             )));
         }
     }
+    let log_level = pick(&args.log_level, &file.log_level).unwrap_or_else(|| "debug".into());
+    if !["debug", "info", "warn", "error"].contains(&log_level.as_str()) {
+        return Err(CliError::usage(format!(
+            "log-level `{log_level}`: use debug, info, warn or error"
+        )));
+    }
     Ok(Bundle {
         namespace,
         image,
@@ -282,7 +288,7 @@ fn bundle_from(
         rbac,
         crds,
         manifests,
-        log_level: pick(&args.log_level, &file.log_level).unwrap_or_else(|| "debug".into()),
+        log_level,
     })
 }
 

@@ -37,23 +37,53 @@ fn an_image_the_node_lacks_is_diagnosed_with_the_kind_load_hint() {
     assert!(err.contains("Diagnosis of namespace"), "{err}");
 }
 
+/// An image whose process says why it cannot start, then exits 3.
+fn crashing_image(env: &Env) -> String {
+    const REF: &str = "localhost/datastorage-crashing:ds-deploy-tests";
+    let dockerfile = format!(
+        "FROM {}\nCMD [\"sh\", \"-c\", \"echo 'datastorage: cannot open the audit store: simulated start-up failure' >&2; exit 3\"]\n",
+        env.base_image
+    );
+    let mut build = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", REF, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run docker build");
+    use std::io::Write;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(
+        build.wait().unwrap().success(),
+        "docker build of the crashing image failed"
+    );
+    REF.to_string()
+}
+
 #[test]
 fn a_datastorage_that_crashes_at_start_shows_its_logs() {
     let Some(env) = env() else { return };
     let ns = Ns::new(&env, "dsd-crash");
-    // PostgreSQL's image as DataStorage: it exits at once, saying no password was given.
-    let pg = env.postgres_image.clone();
+    let image = crashing_image(&env);
     let out = up(
         &env,
         &ns,
         &examples_migrations(),
-        &["--image", &pg, "--timeout", "4m"],
+        &["--image", &image, "--timeout", "4m"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("CrashLoopBackOff"), "{err}");
     assert!(err.contains("log lines of datastorage"), "{err}");
-    assert!(err.contains("password"), "the container's own words: {err}");
+    assert!(
+        err.contains("simulated start-up failure"),
+        "the container's own words: {err}"
+    );
+    assert!(err.contains("exit code 3"), "{err}");
 }
 
 #[test]
