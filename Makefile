@@ -4,13 +4,13 @@ SHELL := /bin/bash
 
 # Where `make tools` puts the release binaries.
 BIN_DIR ?= target/bin
-TOOLS := tag-gen migrate image-build kind-load
+TOOLS := tag-gen migrate image-build kind-load ds-deploy
 CARGO ?= cargo
 
 .PHONY: help tools build test fmt lint man bench
 
 help: ## List the targets with a one-line description each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 tools: ## Release build of every tool into target/bin/ (BIN_DIR=... to change)
 	$(CARGO) build --release --workspace --bins
@@ -54,3 +54,37 @@ testbed-down: ## Stop everything testbed-up started (by recorded pid / container
 
 testbed-check: ## Verify each testbed service for real, one line per service
 	scripts/testbed/check
+
+# The E2E pipeline (scripts/e2e/pipeline), one service at a time: E2E_SERVICE names its definition
+# e2e/$(E2E_SERVICE).env. Each phase is a target of its own and can be re-run alone; a run's state
+# lives in target/e2e/$(E2E_SERVICE)/. See README "The E2E pipeline".
+E2E_SERVICE ?= aianalysis
+export E2E_SERVICE
+E2E_PHASES := tags images cluster load deploy test logs down doctor
+.PHONY: $(addprefix e2e-,$(E2E_PHASES)) e2e-up demo
+
+e2e-tags: tools ## Phase: tag-gen once; references into target/e2e/$(E2E_SERVICE)/tags.env
+	@scripts/e2e/pipeline tags
+e2e-images: tools ## Phase: build every image of the service in parallel (image-build)
+	@scripts/e2e/pipeline images
+e2e-cluster: tools ## Phase: create or reuse the Kind cluster (E2E_PROVIDER=existing: check the cluster answers)
+	@scripts/e2e/pipeline cluster
+e2e-load: tools ## Phase: kind-load every image into the cluster's nodes, one call (existing: nothing)
+	@scripts/e2e/pipeline load
+e2e-deploy: tools ## Phase: ds-deploy up (bundle + migrations), then the service's extra manifests
+	@scripts/e2e/pipeline deploy
+e2e-up: tools ## tags, images, cluster, load, deploy; ends with the phase table
+	@scripts/e2e/pipeline up
+e2e-test: tools ## Phase: the suite (E2E_TEST_CMD) against the deployed stack
+	@scripts/e2e/pipeline test
+e2e-logs: tools ## Phase: diagnosis, pod logs, events and cluster logs into a timestamped directory
+	@scripts/e2e/pipeline logs
+e2e-down: tools ## Phase: delete the cluster (existing: the namespace), prune the run's images
+	@scripts/e2e/pipeline down
+e2e-doctor: ## Check engine, kind, kubectl, disk space and host ports, one line each with the fix
+	@scripts/e2e/pipeline doctor
+test-e2e-%: tools ## up, test, logs on failure, down unless KEEP_CLUSTER=1 (e.g. make test-e2e-aianalysis)
+	@E2E_SERVICE=$* scripts/e2e/pipeline run
+
+demo: tools ## The main job: testbed up if needed, then test-e2e-aianalysis on a Kind-like cluster
+	@scripts/e2e/demo

@@ -13,7 +13,16 @@
 #                       E2E_BASE_IMAGE, else localhost/e2e-base:bookworm if the engine has it,
 #                       else debian:bookworm-slim)
 #   CARGO, CARGO_TARGET_DIR, BIN_DIR  as in the Makefile
+#   EXAMPLE_CONTEXT_DIR where to stage the context (default: target/example-images/datastorage)
+# With --stage-only it stops after staging the build context and prints its directory (the E2E
+# pipeline builds all of a service's images in one image-build call).
 set -euo pipefail
+stage_only=false
+case "${1:-}" in
+    --stage-only) stage_only=true ;;
+    "") ;;
+    *) echo "example-images: unknown argument $1 (only --stage-only)" >&2; exit 2 ;;
+esac
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -28,17 +37,23 @@ packages=(-p datastorage-example)
 tool() {
     if [[ -x "$bin_dir/$1" ]]; then echo "$bin_dir/$1"; else echo "$target/release/$1"; fi
 }
-for t in tag-gen image-build; do
-    [[ -x "$bin_dir/$t" ]] || packages+=(-p "$t")
-done
+if ! $stage_only; then
+    for t in tag-gen image-build; do
+        [[ -x "$bin_dir/$t" ]] || packages+=(-p "$t")
+    done
+fi
 say "cargo build --release ${packages[*]}"
 "$cargo" build --release "${packages[@]}" >&2
 
 # 2. A build context holding only what the image needs (the workspace is gigabytes of target/).
-context="$target/example-images/datastorage"
+context="${EXAMPLE_CONTEXT_DIR:-$target/example-images/datastorage}"
 rm -rf "$context"
 mkdir -p "$context"
 cp "$target/release/datastorage-example" examples/datastorage/Dockerfile "$context/"
+if $stage_only; then
+    echo "$context"
+    exit 0
+fi
 
 # 3. The base image.
 engine_has() {
