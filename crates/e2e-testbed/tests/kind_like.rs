@@ -19,6 +19,8 @@ const KEYS: &[&str] = &[
 struct Env {
     tb: e2e_testbed::Testbed,
     path: String,
+    /// `KIND_EXPERIMENTAL_PROVIDER` for kind, and the CLI the test inspects nodes with.
+    provider: &'static str,
 }
 
 impl Env {
@@ -34,14 +36,18 @@ impl Env {
             tb.get("E2E_KIND_PATH"),
             std::env::var("PATH").unwrap_or_default()
         );
-        Some(Env { tb, path })
+        Some(Env {
+            tb,
+            path,
+            provider: "docker",
+        })
     }
 
     fn cmd(&self, prog: &str) -> Command {
         let mut c = Command::new(prog);
         c.env("PATH", &self.path)
             .env("DOCKER_HOST", self.tb.get("DOCKER_HOST"))
-            .env_remove("KIND_EXPERIMENTAL_PROVIDER")
+            .env("KIND_EXPERIMENTAL_PROVIDER", self.provider)
             .stdin(Stdio::null());
         c
     }
@@ -68,8 +74,12 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The provider's CLI (docker or podman).
     fn docker(&self, args: &[&str]) -> Output {
-        self.cmd("docker").args(args).output().expect("run docker")
+        self.cmd(self.provider)
+            .args(args)
+            .output()
+            .expect("run the engine CLI")
     }
 
     fn docker_ok(&self, args: &[&str]) -> String {
@@ -680,6 +690,75 @@ fn kind_create_load_deploy_nodeport_logs_restart_delete_and_a_concurrent_cluster
         !kc_text.contains(&format!("kind-{name}")),
         "kubeconfig entry left"
     );
+}
+
+/// `KIND_EXPERIMENTAL_PROVIDER=podman`: the same Kind-like nodes in Podman, as the upstream
+/// pipeline runs kind; `kind load docker-image` goes through kind-load's Podman engine.
+#[test]
+fn podman_provider_cluster_runs_a_loaded_image_behind_its_mapped_port() {
+    let Some(mut env) = Env::load(&[KEYS, &["E2E_PODMAN_HOST"]].concat()) else {
+        return;
+    };
+    // The image in Podman's store first (the testbed copies only its base images there).
+    let out = env
+        .cmd("sh")
+        .args([
+            "-c",
+            "docker save \"$1\" | podman load -q >/dev/null",
+            "sh",
+            env.tb.get("E2E_REDIS_IMAGE"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.provider = "podman";
+    let img = TestImage::new(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let host_port = free_port();
+    let cfg = format!(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  \
+         extraPortMappings: [{{containerPort: 30080, hostPort: {host_port}}}]\n"
+    );
+    let (c, took) = create_cluster(&env, dir.path(), "kpm", &cfg);
+    assert!(took < Duration::from_secs(90), "took {took:?}");
+    let node = format!("{}-control-plane", c.name);
+    assert_eq!(c.node_containers(), vec![node.clone()]);
+    assert!(env
+        .kind_ok(&["get", "clusters"])
+        .lines()
+        .any(|l| l == c.name));
+    env.kind_ok(&["load", "docker-image", &img.name, "--name", &c.name]);
+    assert!(node_images(&env, &node).lines().any(|l| l == img.name));
+    c.apply(&deployment("pweb", &img.name, 1));
+    wait_until(
+        "pweb Ready in the Podman cluster",
+        Duration::from_secs(90),
+        || (ready_pods_by_node(&c, "pweb").len() == 1).then_some(()),
+    );
+    let addr = format!("127.0.0.1:{host_port}");
+    wait_until(
+        "NodePort on the mapped host port",
+        Duration::from_secs(30),
+        || redis_ping(&addr).ok().filter(|r| r == "+PONG"),
+    );
+    let name = c.name.clone();
+    drop(c);
+    let left = env.docker_ok(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+    ]);
+    assert!(left.is_empty(), "containers left: {left}");
+    assert!(!env
+        .docker(&["network", "inspect", &format!("kind-{name}")])
+        .status
+        .success());
 }
 
 /// The stand-in says what it is and refuses what it does not implement.
