@@ -80,8 +80,17 @@ pid_alive() {
   [ -n "$pid" ] && proc_running "$pid" || return 1
   if [ -n "$want" ]; then
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-    [ "$exe" = "$want" ] || return 1
+    # "<path> (deleted)": still our program, its binary replaced since (a rebuild); it must count
+    # as alive so that stop_daemon stops it instead of leaving it to hold its ports.
+    [ "$exe" = "$want" ] || [ "$exe" = "$want (deleted)" ] || return 1
   fi
+}
+
+# pid_stale NAME: alive but running a binary that was replaced after it started (restart it).
+pid_stale() {
+  pid_alive "$1" || return 1
+  local pid; pid=$(head -n1 "$(pidfile "$1")")
+  [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == *" (deleted)" ]]
 }
 
 # start_daemon NAME CMD...: start CMD in the background (own session), log to
