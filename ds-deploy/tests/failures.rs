@@ -118,7 +118,7 @@ fn a_failing_migration_names_the_file_and_deploys_no_datastorage() {
 fn a_custom_resource_without_its_crd_says_to_pass_crds() {
     let Some(env) = env() else { return };
     let ns = Ns::new(&env, "dsd-nocrd");
-    let cr = root().join("ds-deploy/tests/data/cr.yaml");
+    let cr = root().join("ds-deploy/tests/data/cr-without-crd.yaml");
     let out = up(
         &env,
         &ns,
@@ -127,7 +127,7 @@ fn a_custom_resource_without_its_crd_says_to_pass_crds() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("DsDeployTest"), "{err}");
+    assert!(err.contains("NeverInstalled"), "{err}");
     assert!(err.contains("--crds"), "{err}");
 }
 
