@@ -243,13 +243,14 @@ phase_doctor() {
   return "$bad"
 }
 
+# phase_up [--no-summary]: the phases up to a deployed stack.
 phase_up() {
   : >"$TIMINGS"
   local rc=0 p
   for p in tags images cluster load deploy; do
     timed "$p" || { rc=$?; break; }
   done
-  summary
+  [ "${1:-}" = --no-summary ] || summary
   return "$rc"
 }
 
@@ -257,7 +258,7 @@ phase_up() {
 # suite's code (or the failing phase's).
 phase_run() {
   local rc=0
-  phase_up || rc=$?
+  phase_up --no-summary || rc=$?
   if [ "$rc" = 0 ]; then
     timed test || rc=$?
   fi
