@@ -117,7 +117,7 @@ impl Objects {
 /// Builds every object of the bundle. `certs` is `None` when TLS is off.
 pub fn build(b: &Bundle, certs: Option<&CertSet>) -> Objects {
     Objects {
-        namespace: Object::of(&namespace(&b.namespace)),
+        namespace: namespace_object(&b.namespace),
         certs: certs.map(|c| cert_objects(b, c)).unwrap_or_default(),
         rbac: if b.rbac { rbac(b) } else { Vec::new() },
         postgres: postgres(b),
@@ -172,6 +172,11 @@ fn meta(name: &str, ns: Option<&str>, l: &[(&str, &str)]) -> ObjectMeta {
 
 fn app(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("app".to_string(), name.to_string())])
+}
+
+/// The bundle's namespace, alone (applied before anything else).
+pub fn namespace_object(name: &str) -> Object {
+    Object::of(&namespace(name))
 }
 
 fn namespace(name: &str) -> Namespace {

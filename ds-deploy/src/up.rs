@@ -260,7 +260,7 @@ pub async fn up(
     let ns = b.namespace.as_str();
 
     let t = Instant::now();
-    let ns_obj = objects::build(b, None).namespace;
+    let ns_obj = objects::namespace_object(ns);
     let ns_outcome = apply::apply(client, ns, &ns_obj).await?;
     let mut steps = vec![Step::new("namespace", t, &[ns_outcome])];
 

@@ -125,16 +125,19 @@ fn values_file(global: &GlobalArgs) -> Result<ValuesFile, CliError> {
 
 /// Resolves the cluster target (for every subcommand).
 pub fn target(global: &GlobalArgs) -> Result<Target, CliError> {
-    let file = values_file(global)?;
+    target_from(global, &values_file(global)?)
+}
+
+fn target_from(global: &GlobalArgs, file: &ValuesFile) -> Result<Target, CliError> {
     let namespace = global
         .namespace
         .clone()
-        .or(file.namespace)
+        .or(file.namespace.clone())
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
     check_dns_label("namespace", &namespace)?;
     Ok(Target {
-        kubeconfig: global.kubeconfig.clone().or(file.kubeconfig),
-        context: global.context.clone().or(file.context),
+        kubeconfig: global.kubeconfig.clone().or(file.kubeconfig.clone()),
+        context: global.context.clone().or(file.context.clone()),
         namespace,
     })
 }
@@ -150,7 +153,7 @@ fn bundle_from(
     args: &BundleArgs,
     file: &ValuesFile,
 ) -> Result<Bundle, CliError> {
-    let namespace = target(global)?.namespace;
+    let namespace = target_from(global, file)?.namespace;
     let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or(key.clone());
     let image = pick(&args.image, &file.image).ok_or_else(|| {
         CliError::usage(
