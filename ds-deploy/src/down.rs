@@ -22,10 +22,13 @@ pub struct Report {
     pub kept: Vec<String>,
 }
 
-async fn delete_labelled<K>(api: Api<K>, kind: &str, report: &mut Report) -> Result<(), CliError>
+/// Deletes every object of kind K that carries the bundle's labels.
+async fn delete_labelled<K>(api: Api<K>, report: &mut Report) -> Result<(), CliError>
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
+    let kind = K::kind(&());
+    let kind = kind.as_ref();
     let list = api
         .list(&ListParams::default().labels(SELECTOR))
         .await
@@ -136,39 +139,14 @@ pub async fn down(
         }
     }
 
+    let c = || client.clone();
+    delete_labelled(Api::<Deployment>::namespaced(c(), ns), &mut report).await?;
+    delete_labelled(Api::<Service>::namespaced(c(), ns), &mut report).await?;
+    delete_labelled(Api::<ConfigMap>::namespaced(c(), ns), &mut report).await?;
+    delete_labelled(Api::<Secret>::namespaced(c(), ns), &mut report).await?;
+    delete_labelled(Api::<ServiceAccount>::namespaced(c(), ns), &mut report).await?;
     delete_labelled(
-        Api::<Deployment>::namespaced(client.clone(), ns),
-        "Deployment",
-        &mut report,
-    )
-    .await?;
-    delete_labelled(
-        Api::<Service>::namespaced(client.clone(), ns),
-        "Service",
-        &mut report,
-    )
-    .await?;
-    delete_labelled(
-        Api::<ConfigMap>::namespaced(client.clone(), ns),
-        "ConfigMap",
-        &mut report,
-    )
-    .await?;
-    delete_labelled(
-        Api::<Secret>::namespaced(client.clone(), ns),
-        "Secret",
-        &mut report,
-    )
-    .await?;
-    delete_labelled(
-        Api::<ServiceAccount>::namespaced(client.clone(), ns),
-        "ServiceAccount",
-        &mut report,
-    )
-    .await?;
-    delete_labelled(
-        Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
-        "PersistentVolumeClaim",
+        Api::<PersistentVolumeClaim>::namespaced(c(), ns),
         &mut report,
     )
     .await?;
@@ -184,8 +162,8 @@ pub async fn down(
     let roles: Api<ClusterRole> = Api::all(client.clone());
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if shared_ok {
-        delete_labelled(roles, "ClusterRole", &mut report).await?;
-        delete_labelled(crds, "CustomResourceDefinition", &mut report).await?;
+        delete_labelled(roles, &mut report).await?;
+        delete_labelled(crds, &mut report).await?;
     } else {
         report.kept.push(format!(
             "ClusterRoles and CRDs (still used by the bundle in {})",

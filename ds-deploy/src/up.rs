@@ -358,7 +358,7 @@ pub async fn up(
         steps.push(ds);
     }
 
-    let node_ports = node_ports(client, ns).await;
+    let node_ports = node_ports(client, ns).await?;
     Ok(Report {
         namespace: ns.to_string(),
         seconds: started.elapsed().as_secs_f64(),
@@ -377,28 +377,26 @@ fn write_ca(path: &std::path::Path, pem: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(format!("cannot write the CA to {}: {e}", path.display())))
 }
 
-/// The NodePorts the Services got (they may have been picked by the API server).
-pub async fn node_ports(client: &Client, ns: &str) -> BTreeMap<String, i32> {
+/// The NodePorts the Services got (they may have been picked by the API server), by port name
+/// (`api` for DataStorage's `https`).
+pub async fn node_ports(client: &Client, ns: &str) -> Result<BTreeMap<String, i32>, CliError> {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
     let mut out = BTreeMap::new();
-    for (svc, prefix) in [(objects::DS_SERVICE, ""), (objects::POSTGRES, "")] {
-        match api.get_opt(svc).await {
-            Ok(Some(s)) => {
-                for p in s.spec.and_then(|s| s.ports).unwrap_or_default() {
-                    if let (Some(name), Some(np)) = (p.name, p.node_port) {
-                        let key = match name.as_str() {
-                            "https" => "api".to_string(),
-                            other => format!("{prefix}{other}"),
-                        };
-                        out.insert(key, np);
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                out.insert(format!("error: {}", describe(&e)), 0);
+    for svc in [objects::DS_SERVICE, objects::POSTGRES] {
+        let service = api.get_opt(svc).await.map_err(|e| {
+            CliError::failure(format!("cannot read Service {svc}: {}", describe(&e)))
+        })?;
+        let ports = service.and_then(|s| s.spec).and_then(|s| s.ports);
+        for p in ports.unwrap_or_default() {
+            if let (Some(name), Some(np)) = (p.name, p.node_port) {
+                let key = if name == "https" {
+                    "api".to_string()
+                } else {
+                    name
+                };
+                out.insert(key, np);
             }
         }
     }
-    out
+    Ok(out)
 }
