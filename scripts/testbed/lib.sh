@@ -32,6 +32,10 @@ NODE_IMAGE=localhost/e2e-kind-node:bookworm
 KIND_NODE_IMAGE_REPO=localhost/e2e-kindest-node   # Kind-like clusters' nodes (tag: Kubernetes version)
 KIND_BIN_DIR="$REPO_ROOT/target/testbed/bin"       # holds only `kind` (-> scripts/testbed/kind), for PATH
 PAUSE_IMAGE=k8s.gcr.io/pause:3.2
+REGISTRY_ADDR=127.0.0.1:5000                        # the testbed's OCI registry (plain HTTP)
+REGISTRY_HOST=localhost:5000                        # how images name it (Docker trusts localhost over HTTP)
+REGISTRY_BIN=/usr/bin/docker-registry
+REGISTRY_CONFIG="$E2E_TESTBED_LIB/registry/config.yml"
 KUBECONFIG_FILE="$E2E_TESTBED_LIB/kube/kubeconfig"
 DNS_HOSTS_DIR="$E2E_TESTBED_LIB/dns-hosts"
 
@@ -145,6 +149,7 @@ wait_for() {
 docker_up() { [ -S "$DOCKER_SOCK" ] && docker -H "unix://$DOCKER_SOCK" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 podman_up() { [ -S "$PODMAN_SOCK" ] && curl -sf --max-time 3 --unix-socket "$PODMAN_SOCK" http://d/version >/dev/null; }
 pg_up() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }
+registry_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$REGISTRY_ADDR/v2/")" = 200 ]; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
 dk() { docker -H "unix://$DOCKER_SOCK" "$@"; }
@@ -193,6 +198,7 @@ write_env() {
     [ -x "$E2E_TESTBED_LIB/bin/kubectl" ] && echo "E2E_KUBECTL=$E2E_TESTBED_LIB/bin/kubectl"
     pg_up && echo "E2E_DATABASE_URL=postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
     redis_up && echo "E2E_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+    registry_up && echo "E2E_REGISTRY=$REGISTRY_HOST"
     if docker_up; then
       local ok=1 n
       for n in control-plane worker worker2; do
