@@ -1,8 +1,12 @@
 //! Pieces every e2e tool shares, and nothing else: the OCI image reference grammar, exit
-//! codes with a user-facing error type, and stderr reporting.
+//! codes with a user-facing error type, stderr reporting, and the command-line conventions
+//! (docs/conventions.md): value parsers, argument parsing, help, completions, man pages and
+//! the one `--json` shape.
 
+pub mod cli;
 pub mod clidoc;
 pub mod exit;
+pub mod json;
 pub mod reference;
 pub mod report;
 pub mod values;
