@@ -53,6 +53,12 @@ pub struct BuildResult {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// With `--push`: the manifest digest the registry stored (`sha256:…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// With `--push`: how long the push took (included in `seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push_seconds: Option<f64>,
 }
 
 impl BuildResult {
@@ -67,6 +73,8 @@ impl BuildResult {
             step: None,
             error: None,
             log_tail: Vec::new(),
+            digest: None,
+            push_seconds: None,
         }
     }
 
@@ -84,6 +92,8 @@ pub struct BuildEnv {
     pub created: SystemTime,
     pub skip_existing: bool,
     pub timeout: Option<Duration>,
+    /// `--push`: where built images go next.
+    pub push: Option<crate::push::PushEnv>,
     git: Arc<Mutex<HashMap<PathBuf, GitInfo>>>,
 }
 
@@ -102,6 +112,7 @@ impl BuildEnv {
             created: SystemTime::now(),
             skip_existing,
             timeout,
+            push: None,
             git: Arc::default(),
         }
     }

@@ -26,6 +26,10 @@ Examples:
   # Through Podman's API (images land as localhost/NAME:TAG):
   image-build --engine podman --tag app:dev --context .
 
+  # Build and push to a registry; print what to deploy, pinned by digest:
+  image-build --push --print-digest --tag localhost:5000/team/app:e2e-1 --context .
+  # localhost:5000/team/app@sha256:3f1c...
+
   # Do not rebuild what exists; then clean up a suite's images older than a day:
   image-build --skip-existing --tag localhost/app:e2e-1 --context .
   image-build prune --consumer aianalysis --older-than 24h --dry-run
@@ -39,8 +43,13 @@ like `docker build -f`. Flags given outside --image (--build-arg, --label, --tar
 Labels on every image: io.kubernaut.e2e.{tool,consumer,created,git-commit} and
 org.opencontainers.image.{created,revision,source}; `prune` selects by them.
 
-Exit codes: 0 all images built (or skipped as existing), 1 a build failed, timed out or the
-engine is unreachable, 2 usage error, 130 interrupted (Ctrl-C).";
+--push: credentials come from Docker's config ($DOCKER_CONFIG/config.json or
+~/.docker/config.json: auths, credHelpers, credsStore) and, on Podman, first from its auth
+file ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+~/.config/containers/auth.json); they are never printed.
+
+Exit codes: 0 all images built (or skipped as existing) and pushed if asked, 1 a build or push
+failed or timed out, or the engine is unreachable, 2 usage error, 130 interrupted (Ctrl-C).";
 
 /// Build container images through the Docker or Podman engine API, several in parallel,
 /// labelled for cleanup.
@@ -168,10 +177,42 @@ pub struct BuildArgs {
     /// Print one JSON document (reference, status, id, size, seconds, cached per image).
     #[arg(long, env = "IMAGE_BUILD_JSON")]
     pub json: bool,
+    /// After a successful build, push the image to its registry through the engine (progress
+    /// on stderr, at most --jobs at once); the digest goes into --json (`digest`).
+    #[arg(
+        long,
+        env = "IMAGE_BUILD_PUSH",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = parse_bool
+    )]
+    pub push: bool,
+    /// Time limit per push (`5m`, `90s`); `0` for none.
+    #[arg(long, env = "IMAGE_BUILD_PUSH_TIMEOUT", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub push_timeout: std::time::Duration,
+    /// With --push: print `repo@sha256:…` (what the registry stored) instead of the reference.
+    #[arg(
+        long,
+        env = "IMAGE_BUILD_PRINT_DIGEST",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = parse_bool
+    )]
+    pub print_digest: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    e2e_core::values::parse_bool(s)
 }
 
 #[derive(Debug, Args)]

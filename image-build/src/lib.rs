@@ -12,6 +12,7 @@ pub mod ignore;
 pub mod labels;
 pub mod progress;
 pub mod prune;
+pub mod push;
 pub mod run;
 pub mod spec;
 
@@ -93,6 +94,11 @@ pub fn specs_from_args(args: &BuildArgs) -> Result<Vec<spec::ImageSpec>, CliErro
 
 async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let specs = specs_from_args(&args)?;
+    if args.print_digest && !args.push {
+        return Err(CliError::usage(
+            "--print-digest needs --push (the digest is what the registry stored)",
+        ));
+    }
     let reporter = Reporter::new(
         "image-build",
         Verbosity::from_flags(args.verbosity.quiet, args.verbosity.verbose),
@@ -108,13 +114,20 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
         "building {} image(s) with {engine}, {jobs} at a time",
         specs.len()
     ));
-    let env = build::BuildEnv::new(
+    let mut env = build::BuildEnv::new(
         engine.client.clone(),
         engine.flavor,
         args.consumer.clone(),
         args.skip_existing,
         (!args.timeout.is_zero()).then_some(args.timeout),
     );
+    if args.push {
+        env.push = Some(push::PushEnv::new(
+            engine.client.clone(),
+            engine.flavor,
+            (!args.push_timeout.is_zero()).then_some(args.push_timeout),
+        ));
+    }
     let ui = progress::Ui::new(reporter);
     let (results, ending) = run::run_all(env, specs, jobs, args.fail_fast, ui).await;
 
@@ -125,7 +138,10 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
     } else {
         let mut text = String::new();
         for r in results.iter().filter(|r| r.ok()) {
-            text.push_str(&r.reference);
+            match (&r.digest, args.print_digest) {
+                (Some(d), true) => text.push_str(&push::digest_reference(&r.reference, d)),
+                _ => text.push_str(&r.reference),
+            }
             text.push('\n');
         }
         write_out(out, &text)?;
@@ -144,9 +160,14 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
         Ok(())
     } else {
         Err(CliError::failure(format!(
-            "{} of {} image(s) not built: {} (details above)",
+            "{} of {} image(s) not {}: {} (details above)",
             failed.len(),
             results.len(),
+            if args.push {
+                "built and pushed"
+            } else {
+                "built"
+            },
             failed.join(", ")
         )))
     }

@@ -52,13 +52,18 @@ pub async fn run_all(
                 .await
                 .expect("semaphore is never closed");
             slot.event("building");
-            let r = build::build(&env, &spec, &slot).await;
+            let mut r = build::build(&env, &spec, &slot).await;
+            // The push holds the same slot: --jobs bounds builds and pushes together.
+            if let Some(push) = &env.push {
+                crate::push::push_built(push, &mut r, &slot).await;
+            }
+            let pushed = if r.digest.is_some() { ", pushed" } else { "" };
             slot.finish(&match r.status {
                 Status::Built if r.cached => {
-                    format!("built (all steps cached) in {:.1}s", r.seconds)
+                    format!("built (all steps cached){pushed} in {:.1}s", r.seconds)
                 }
-                Status::Built => format!("built in {:.1}s", r.seconds),
-                Status::Skipped => "exists; skipped".to_string(),
+                Status::Built => format!("built{pushed} in {:.1}s", r.seconds),
+                Status::Skipped => format!("exists; skipped{pushed}"),
                 Status::TimedOut => "timed out".to_string(),
                 _ => format!("FAILED at {}", r.step.as_deref().unwrap_or("start")),
             });
