@@ -2,9 +2,11 @@
 //! users expect, and connecting to it with a negotiated API version.
 //!
 //! Candidates are tried in order until one answers `/version` within a few seconds:
-//! an explicit host, then `DOCKER_HOST`, `CONTAINER_HOST`, then the usual sockets. When none
-//! answers, the error lists every candidate and why it failed, so "is my daemon running?" is
-//! answered by the message itself.
+//! an explicit host, else `DOCKER_HOST`, else `CONTAINER_HOST`, else the usual sockets. A
+//! host the user named (flag or variable) is the only place tried, as the docker CLI does:
+//! falling back to another engine would build or load into one the user did not ask for.
+//! When none answers, the error lists every candidate and why it failed, so "is my daemon
+//! running?" is answered by the message itself.
 
 use bollard::Docker;
 use e2e_core::CliError;
@@ -41,6 +43,20 @@ impl std::str::FromStr for EngineChoice {
     }
 }
 
+// A value enum, so help lists the choices and shell completion offers them.
+impl clap::ValueEnum for EngineChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Auto, Self::Docker, Self::Podman]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Self::Auto => "auto",
+            Self::Docker => "docker",
+            Self::Podman => "podman",
+        }))
+    }
+}
+
 /// The engine-selection flags every engine-using tool shares (`#[command(flatten)]` them):
 /// `--engine` (`E2E_ENGINE`) and `--host` (`E2E_ENGINE_HOST`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -51,7 +67,8 @@ pub struct EngineArgs {
         long,
         env = "E2E_ENGINE",
         default_value = "auto",
-        value_name = "auto|docker|podman"
+        value_enum,
+        ignore_case = true
     )]
     pub engine: EngineChoice,
     /// Engine API address (`unix:///run/podman/podman.sock`, `tcp://host:2375`); when given,
@@ -116,7 +133,16 @@ pub struct Candidate {
 /// Where to look, in order, for `choice`, given an explicit `host` (a `--host` flag).
 /// Reads `DOCKER_HOST`, `CONTAINER_HOST`, `XDG_RUNTIME_DIR`, `HOME` and the user id.
 pub fn candidates(choice: EngineChoice, host: Option<&str>) -> Vec<Candidate> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    candidates_from(choice, host, &|k| std::env::var(k).ok())
+}
+
+/// [`candidates`] with the environment given as a function.
+pub fn candidates_from(
+    choice: EngineChoice,
+    host: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Candidate> {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
     let mut out = Vec::new();
     let mut push = |url: String, origin: &'static str| {
         if !out.iter().any(|c: &Candidate| c.url == url) {
@@ -125,6 +151,18 @@ pub fn candidates(choice: EngineChoice, host: Option<&str>) -> Vec<Candidate> {
     };
     if let Some(h) = host.filter(|h| !h.is_empty()) {
         push(h.to_string(), "--host");
+        return out;
+    }
+    // A variable the user set names the engine they want: the only place tried.
+    let named = match choice {
+        EngineChoice::Auto => var("DOCKER_HOST")
+            .map(|h| (h, "DOCKER_HOST"))
+            .or_else(|| var("CONTAINER_HOST").map(|h| (h, "CONTAINER_HOST"))),
+        EngineChoice::Docker => var("DOCKER_HOST").map(|h| (h, "DOCKER_HOST")),
+        EngineChoice::Podman => var("CONTAINER_HOST").map(|h| (h, "CONTAINER_HOST")),
+    };
+    if let Some((h, origin)) = named {
+        push(h, origin);
         return out;
     }
     let uid = current_uid();
@@ -150,12 +188,6 @@ pub fn candidates(choice: EngineChoice, host: Option<&str>) -> Vec<Candidate> {
     };
     match choice {
         EngineChoice::Auto => {
-            if let Some(h) = var("DOCKER_HOST") {
-                push(h, "DOCKER_HOST");
-            }
-            if let Some(h) = var("CONTAINER_HOST") {
-                push(h, "CONTAINER_HOST");
-            }
             for s in docker_sockets() {
                 push(s, "Docker's usual socket");
             }
@@ -164,17 +196,11 @@ pub fn candidates(choice: EngineChoice, host: Option<&str>) -> Vec<Candidate> {
             }
         }
         EngineChoice::Docker => {
-            if let Some(h) = var("DOCKER_HOST") {
-                push(h, "DOCKER_HOST");
-            }
             for s in docker_sockets() {
                 push(s, "Docker's usual socket");
             }
         }
         EngineChoice::Podman => {
-            if let Some(h) = var("CONTAINER_HOST") {
-                push(h, "CONTAINER_HOST");
-            }
             for s in podman_sockets() {
                 push(s, "Podman's usual socket");
             }
@@ -216,6 +242,20 @@ pub async fn connect(choice: EngineChoice, host: Option<&str>) -> Result<Engine,
         EngineChoice::Docker => "a Docker engine",
         EngineChoice::Podman => "a Podman engine",
     };
+    if let [only] = list.as_slice() {
+        if only.origin != "--host" {
+            return Err(CliError::failure(format!(
+                "cannot reach {wanted} at {} ({} is set, so nothing else was tried): {}; start \
+                 that engine, or unset {} to use the usual sockets",
+                only.url,
+                only.origin,
+                tried
+                    .join("; ")
+                    .trim_start_matches(&format!("{} ({}): ", only.url, only.origin)),
+                only.origin
+            )));
+        }
+    }
     Err(CliError::failure(format!(
         "cannot reach {wanted}; tried:\n  - {}\nstart the daemon (dockerd, or `podman system service`), or point DOCKER_HOST / \
          CONTAINER_HOST / --host at its socket",
@@ -322,8 +362,27 @@ mod tests {
     }
 
     #[test]
+    fn a_set_docker_host_is_the_only_candidate() {
+        let env = |k: &str| match k {
+            "DOCKER_HOST" => Some("tcp://127.0.0.1:1".to_string()),
+            "CONTAINER_HOST" => Some("unix:///run/podman/podman.sock".to_string()),
+            _ => None,
+        };
+        for choice in [EngineChoice::Auto, EngineChoice::Docker] {
+            let c = candidates_from(choice, None, &env);
+            assert_eq!(c.len(), 1, "{c:?}");
+            assert_eq!(c[0].origin, "DOCKER_HOST");
+        }
+        let c = candidates_from(EngineChoice::Podman, None, &env);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].origin, "CONTAINER_HOST");
+        let c = candidates_from(EngineChoice::Auto, None, &|_| None);
+        assert!(c.len() > 2, "{c:?}");
+    }
+
+    #[test]
     fn podman_candidates_end_with_the_rootful_socket_before_docker_host() {
-        let c = candidates(EngineChoice::Podman, None);
+        let c = candidates_from(EngineChoice::Podman, None, &|_| None);
         assert!(c.iter().any(|c| c.url == "unix:///run/podman/podman.sock"));
         assert!(
             !c.iter()
@@ -344,6 +403,30 @@ mod tests {
         assert_eq!(t.e.engine, EngineChoice::Podman);
         assert_eq!(t.e.host.as_deref(), Some("unix:///x.sock"));
         assert!(T::try_parse_from(["t", "--engine", "rkt"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_docker_host_is_an_error_naming_it() {
+        // The only test here that sets the environment (nextest runs each test in its own
+        // process); a real socket path that does not exist, so nothing answers.
+        std::env::set_var("DOCKER_HOST", "unix:///nonexistent/e2e-engine.sock");
+        let err = connect(EngineChoice::Auto, None).await.unwrap_err();
+        assert_eq!(err.code, 1);
+        assert!(
+            err.message.contains("unix:///nonexistent/e2e-engine.sock"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("DOCKER_HOST is set"),
+            "{}",
+            err.message
+        );
+        assert!(
+            !err.message.contains("Docker's usual socket"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
