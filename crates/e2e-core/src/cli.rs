@@ -144,7 +144,8 @@ pub fn examples_of(cmd: &Command) -> Option<String> {
 
 /// Fills unset variables from their old names; returns the deprecation warnings.
 pub fn apply_env_aliases(aliases: &[EnvAlias]) -> Vec<String> {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    // Present counts, even empty: `TAG_GEN_REGISTRY=` means "no registry".
+    let set = |k: &str| std::env::var_os(k).is_some();
     let mut warnings = Vec::new();
     for a in aliases {
         if !set(a.old) {

@@ -26,6 +26,16 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// A `-v` count from the environment: a number (`2` is `-vv`) or a boolean word (`yes` is `-v`).
+pub fn parse_count(s: &str) -> Result<u8, String> {
+    if let Ok(n) = s.trim().parse::<u8>() {
+        return Ok(n);
+    }
+    parse_bool(s)
+        .map(u8::from)
+        .map_err(|_| format!("`{s}` is not a count; use a number (2 = -vv) or yes/no"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +58,56 @@ mod tests {
             assert!(!parse_bool(f).unwrap(), "{f}");
         }
         assert!(parse_bool("maybe").is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("2"), Ok(2));
+        assert_eq!(parse_count("yes"), Ok(1));
+        assert_eq!(parse_count("off"), Ok(0));
+        assert!(parse_count("lots").is_err());
+    }
+
+    /// The clap wiring every tool uses: a flag, or its variable with any boolean word.
+    #[test]
+    fn flags_take_boolean_words_from_the_environment() {
+        use clap::{Arg, ArgAction, Command};
+        let cmd = || {
+            Command::new("t")
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .env("E2E_CORE_TEST_JSON")
+                        .action(ArgAction::SetTrue)
+                        .value_parser(parse_bool),
+                )
+                .arg(
+                    Arg::new("v")
+                        .short('v')
+                        .env("E2E_CORE_TEST_VERBOSE")
+                        .action(ArgAction::Count)
+                        .value_parser(parse_count),
+                )
+        };
+        cmd().debug_assert();
+        let m = cmd().try_get_matches_from(["t", "--json", "-vv"]).unwrap();
+        assert!(m.get_flag("json"));
+        assert_eq!(m.get_count("v"), 2);
+        // Each test runs in its own process under nextest.
+        for (word, want) in [
+            ("1", true),
+            ("YES", true),
+            ("on", true),
+            ("0", false),
+            ("no", false),
+        ] {
+            std::env::set_var("E2E_CORE_TEST_JSON", word);
+            std::env::set_var("E2E_CORE_TEST_VERBOSE", word);
+            let m = cmd().try_get_matches_from(["t"]).unwrap();
+            assert_eq!(m.get_flag("json"), want, "{word}");
+            assert_eq!(m.get_count("v"), u8::from(want), "{word}");
+        }
+        std::env::set_var("E2E_CORE_TEST_JSON", "maybe");
+        assert!(cmd().try_get_matches_from(["t"]).is_err());
     }
 }
