@@ -21,6 +21,11 @@ pub enum Error {
     Statement(Box<StatementError>),
     /// Any other database error (reading or writing the ledger, a lost connection).
     Db(String),
+    /// The connection was lost after COMMIT was sent: applied or not, nobody knows (exit 1).
+    Unknown(String),
+    /// Stopped by an interrupt (Ctrl-C, SIGTERM): the message says what was rolled back and what
+    /// stays applied (exit 130; the CLI uses 143 for SIGTERM).
+    Interrupted(String),
 }
 
 impl Error {
@@ -29,6 +34,7 @@ impl Error {
             Error::Load(LoadError::Dir { .. } | LoadError::Empty { .. }) | Error::Config(_) => {
                 e2e_core::exit::USAGE
             }
+            Error::Interrupted(_) => e2e_core::exit::INTERRUPTED,
             _ => e2e_core::exit::FAILURE,
         }
     }
@@ -46,7 +52,9 @@ impl fmt::Display for Error {
             | Error::Connect(m)
             | Error::Lock(m)
             | Error::Refused(m)
-            | Error::Db(m) => f.write_str(m),
+            | Error::Db(m)
+            | Error::Unknown(m)
+            | Error::Interrupted(m) => f.write_str(m),
             Error::Statement(s) => s.fmt(f),
         }
     }
@@ -69,6 +77,50 @@ pub fn describe_sqlx(e: &sqlx::Error) -> String {
         },
         sqlx::Error::Io(io) => io.to_string(),
         other => other.to_string(),
+    }
+}
+
+/// The connection is gone (lost, or the server ended the session: terminated backend, shutdown),
+/// as opposed to an error of the SQL sent: the file is not to blame.
+pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's query_canceled: a statement_timeout, or pg_cancel_backend from somewhere.
+pub fn is_cancelled(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("57014"))
+}
+
+/// What a failed statement says about its cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// PostgreSQL rejected the SQL: the file needs fixing.
+    Statement,
+    /// The statement was cancelled (statement_timeout, pg_cancel_backend).
+    Cancelled,
+    /// The connection was lost or the server ended the session; not the file's fault.
+    Connection,
+}
+
+impl Cause {
+    pub fn of(e: &sqlx::Error) -> Cause {
+        if is_connection_lost(e) {
+            Cause::Connection
+        } else if is_cancelled(e) {
+            Cause::Cancelled
+        } else {
+            Cause::Statement
+        }
     }
 }
 
@@ -103,6 +155,7 @@ pub struct StatementError {
     pub no_tx: bool,
     /// Earlier statements of a NO TRANSACTION migration were executed (and stay).
     pub partial: bool,
+    pub cause: Cause,
 }
 
 impl fmt::Display for StatementError {
@@ -111,22 +164,28 @@ impl fmt::Display for StatementError {
             Direction::Up => "",
             Direction::Down => " (Down section)",
         };
+        let what = match self.cause {
+            Cause::Statement => "migration failed",
+            Cause::Cancelled => "migration cancelled",
+            Cause::Connection => "connection to the database lost",
+        };
         match (self.line, &self.statement) {
             (Some(line), Some(stmt)) => {
                 write!(
                     f,
-                    "{}:{line}: migration failed{dir} in the statement at line {line}: `{stmt}`",
+                    "{}:{line}: {what}{dir} in the statement at line {line}: `{stmt}`",
                     self.file
                 )?;
                 if let Some(el) = self.error_line.filter(|&el| el != line) {
                     write!(f, " (error at line {el})")?;
                 }
             }
-            _ => write!(
+            _ if self.cause == Cause::Statement => write!(
                 f,
-                "{}: migration failed{dir} (the failing statement could not be located)",
+                "{}: {what}{dir} (the failing statement could not be located)",
                 self.file
             )?,
+            _ => write!(f, "{}: {what}{dir} while it was running", self.file)?,
         }
         match &self.sqlstate {
             Some(code) => write!(f, "\n  ERROR {code}: {}", self.message)?,
@@ -145,22 +204,36 @@ impl fmt::Display for StatementError {
             Direction::Up => "migrate up",
             Direction::Down => "migrate down",
         };
+        let next = match self.cause {
+            Cause::Statement => format!("Fix the file and run `{again}` again."),
+            Cause::Cancelled => format!(
+                "The file may be fine: a statement_timeout (of the role, the database or a SET in an earlier statement) or pg_cancel_backend stopped it. Raise the timeout or find who cancelled it, then run `{again}` again."
+            ),
+            Cause::Connection => format!(
+                "This is not a problem with the file: the server ended the session or the network dropped it. Check the server, then run `{again}` again (`migrate status` shows where the database stands)."
+            ),
+        };
         if !self.no_tx {
+            let how = if self.cause == Cause::Connection {
+                "Rolled back by the server (it never commits an unfinished transaction)"
+            } else {
+                "Rolled back"
+            };
             write!(
                 f,
-                "\n  Rolled back: nothing of {} was applied and the ledger is unchanged. Fix the file and run `{again}` again.",
+                "\n  {how}: nothing of {} was applied and the ledger is unchanged. {next}",
                 self.file
             )
-        } else if self.partial {
+        } else if self.partial || self.cause == Cause::Connection {
             write!(
                 f,
-                "\n  {} runs outside a transaction (NO TRANSACTION): the statements before this one were executed and stay; the migration is not recorded. Make its statements idempotent (IF NOT EXISTS) or undo them, then run `{again}` again.",
+                "\n  {} runs outside a transaction (NO TRANSACTION): the statements before this one were executed and stay; the migration is not recorded. Make its statements idempotent (IF NOT EXISTS) or undo them. {next}",
                 self.file
             )
         } else {
             write!(
                 f,
-                "\n  Nothing of {} was executed (its first statement failed) and the ledger is unchanged. Fix the file and run `{again}` again.",
+                "\n  Nothing of {} was executed (its first statement failed) and the ledger is unchanged. {next}",
                 self.file
             )
         }

@@ -6,7 +6,7 @@
 //! waiter holds nothing.
 
 use crate::error::Error;
-use crate::migrator::{Event, Observer};
+use crate::migrator::{Event, Interrupt, Observer};
 use sqlx::PgConnection;
 use std::time::{Duration, Instant};
 
@@ -37,12 +37,18 @@ pub async fn acquire(
     key: i64,
     timeout: Duration,
     observer: &dyn Observer,
+    interrupt: &Interrupt,
 ) -> Result<(), Error> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(10);
     let mut last_holder: Option<i32> = None;
     loop {
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        if interrupt.is_set() {
+            return Err(Error::Interrupted(
+                "stopped while waiting for the migration lock, before anything ran".into(),
+            ));
+        }
+        let got: bool = sqlx::query_scalar("SELECT pg_catalog.pg_try_advisory_lock($1)")
             .bind(key)
             .fetch_one(&mut *conn)
             .await
@@ -87,7 +93,7 @@ pub async fn acquire(
 
 /// Releases the lock (closing the connection would too).
 pub async fn release(conn: &mut PgConnection, key: i64) -> Result<(), Error> {
-    sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1)")
+    sqlx::query_scalar::<_, bool>("SELECT pg_catalog.pg_advisory_unlock($1)")
         .bind(key)
         .fetch_one(conn)
         .await

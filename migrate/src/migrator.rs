@@ -2,15 +2,36 @@
 //! multi-statement simple query, the ledger row written in the same transaction), statement by
 //! statement outside a transaction for NO TRANSACTION files, all under a session advisory lock.
 
-use crate::error::{describe_sqlx, Direction, Error, StatementError};
-use crate::ledger::{LedgerKind, Row};
+use crate::error::{describe_sqlx, is_connection_lost, Cause, Direction, Error, StatementError};
+use crate::ledger::{reset_session, Ledger, LedgerKind, Row};
 use crate::lock;
 use crate::source::{Migration, MigrationSet, Section};
 use crate::split::Stmt;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Asks a run to stop at the next safe point (set it from a signal handler): no further
+/// migration starts, a migration whose statements already ran is rolled back instead of
+/// committed, and the lock wait ends. Cancelling a statement that is running on the server is
+/// the caller's part (see `run`: `pg_cancel_backend` from a second connection).
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn trigger(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -131,6 +152,15 @@ pub struct Planned {
 /// Connects with a timeout, turning failures into one clear line that never shows the password.
 pub async fn connect(url: &str, timeout: Duration) -> Result<PgConnection, Error> {
     let shown = crate::url::mask(url);
+    // sqlx reads any scheme as PostgreSQL: `mysql://` would end in a misleading login error.
+    if let Ok(u) = url::Url::parse(url) {
+        if !matches!(u.scheme(), "postgres" | "postgresql") {
+            return Err(Error::Config(format!(
+                "unsupported database URL scheme `{}://` in {shown}: migrate works with PostgreSQL only; use postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                u.scheme()
+            )));
+        }
+    }
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| {
             Error::Config(format!(
@@ -141,13 +171,92 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<PgConnection, Error
         .application_name("migrate");
     let opts = sqlx::ConnectOptions::disable_statement_logging(opts);
     match tokio::time::timeout(timeout, PgConnection::connect_with(&opts)).await {
-        Err(_) => Err(Error::Connect(format!(
-            "cannot connect to {shown}: no answer within {:.0?}; check the host and port, and that PostgreSQL is running and reachable (or raise --connect-timeout)",
-            timeout
-        ))),
+        Err(_) => Err(Error::Connect(match probe(&opts) {
+            Some(Probe::Silent(at)) => format!(
+                "cannot connect to {shown}: no answer within {timeout:.0?}: {at} accepts TCP connections but does not answer the PostgreSQL handshake, so it is not a PostgreSQL server (or a stuck one); check the host and port (or raise --connect-timeout)"
+            ),
+            Some(Probe::Foreign(at, why)) => not_postgres(&shown, &at, &why),
+            None => format!(
+                "cannot connect to {shown}: no answer within {timeout:.0?}; check the host and port, and that PostgreSQL is running and reachable (or raise --connect-timeout)"
+            ),
+        })),
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(Error::Connect(connect_error(&shown, &opts, &e))),
+        Ok(Err(e @ sqlx::Error::Database(_))) => {
+            Err(Error::Connect(connect_error(&shown, &opts, &e)))
+        }
+        Ok(Err(e)) => Err(Error::Connect(match probe(&opts) {
+            Some(Probe::Foreign(at, why)) => not_postgres(&shown, &at, &why),
+            Some(Probe::Silent(at)) => not_postgres(
+                &shown,
+                &at,
+                "it accepts TCP connections but never answered the PostgreSQL handshake",
+            ),
+            None => connect_error(&shown, &opts, &e),
+        })),
     }
+}
+
+fn not_postgres(shown: &str, at: &str, why: &str) -> String {
+    format!("cannot connect to {shown}: {at} is not a PostgreSQL server ({why}); check the host and port")
+}
+
+/// What a server that failed a connect says to the protocol's first question.
+enum Probe {
+    /// `host:port`, and what it did instead of answering as PostgreSQL does.
+    Foreign(String, String),
+    /// `host:port` took the TCP connection and said nothing.
+    Silent(String),
+}
+
+/// After a connect that failed without a PostgreSQL error: asks the server the first question
+/// of the protocol (an SSLRequest, which PostgreSQL answers at once with one byte, `S` or `N`).
+/// None when it is PostgreSQL or cannot be asked (a Unix socket, no TCP connection).
+fn probe(opts: &PgConnectOptions) -> Option<Probe> {
+    use std::io::{Read, Write};
+    let host = opts.get_host();
+    if host.starts_with('/') {
+        return None;
+    }
+    let port = opts.get_port();
+    let wait = Duration::from_secs(1);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .next()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]).ok()?;
+    let mut buf = [0u8; 80];
+    let at = format!("{host}:{port}");
+    let closed = "it closed the connection without answering the PostgreSQL handshake";
+    match s.read(&mut buf) {
+        Ok(1) if matches!(buf[0], b'S' | b'N') => None,
+        Ok(n) if n > 0 && buf[0] == b'E' => None,
+        Ok(0) => Some(Probe::Foreign(at, closed.into())),
+        Ok(n) => Some(Probe::Foreign(
+            at,
+            format!("it answered `{}`", printable(&buf[..n])),
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Some(Probe::Silent(at))
+        }
+        Err(_) => Some(Probe::Foreign(at, closed.into())),
+    }
+}
+
+/// The first line of a foreign server's answer, printable.
+fn printable(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text: String = String::from_utf8_lossy(line)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .take(60)
+        .collect();
+    text.trim_end_matches('.').trim().to_string()
 }
 
 fn strip_url(msg: &str, url: &str) -> String {
@@ -189,6 +298,7 @@ pub struct Migrator {
     pub set: MigrationSet,
     pub options: Options,
     observer: Box<dyn Observer>,
+    interrupt: Interrupt,
 }
 
 impl Migrator {
@@ -197,7 +307,14 @@ impl Migrator {
             set,
             options,
             observer: Box::new(Silent),
+            interrupt: Interrupt::new(),
         }
+    }
+
+    /// Stops the run when `interrupt` is triggered (see [`Interrupt`]).
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = interrupt;
+        self
     }
 
     pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
@@ -216,28 +333,48 @@ impl Migrator {
 
     /// Applies every pending migration (up to version `to`), each exactly once, under the lock.
     /// Returns what was applied, in order.
+    ///
+    /// The session is reset (`RESET ALL` and the like, see [`crate::ledger::RESET_SESSION`]) at
+    /// the start and after each migration, so every migration starts from the session as it was
+    /// after connecting; per-run settings belong in the URL (`options=-csearch_path%3Dapp`).
     pub async fn up(
         &self,
         conn: &mut PgConnection,
         to: Option<i64>,
     ) -> Result<Vec<Applied>, Error> {
-        let key = self.lock(conn).await?;
+        let key = self
+            .lock(conn)
+            .await
+            .map_err(|e| explain(e, true, &[], "applied", "migrate up"))?;
         let mut applied = Vec::new();
         let result = self.up_locked(conn, to, &mut applied).await;
         let unlocked = lock::release(conn, key).await;
-        result?;
-        unlocked?;
+        finish(result, unlocked, &applied, "applied", "migrate up")?;
         Ok(applied)
     }
 
     async fn lock(&self, conn: &mut PgConnection) -> Result<i64, Error> {
-        let db: String = sqlx::query_scalar("SELECT current_database()::text")
+        reset_session(conn).await?;
+        let db: String = sqlx::query_scalar("SELECT pg_catalog.current_database()::text")
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| Error::db("reading the database name", &e))?;
         let key = self.options.ledger.lock_id(&db);
-        lock::acquire(conn, key, self.options.lock_timeout, self.observer.as_ref()).await?;
+        lock::acquire(
+            conn,
+            key,
+            self.options.lock_timeout,
+            self.observer.as_ref(),
+            &self.interrupt,
+        )
+        .await?;
         Ok(key)
+    }
+
+    /// The ledger as the session finds it (after a session reset).
+    async fn ledger(&self, conn: &mut PgConnection) -> Result<Ledger, Error> {
+        reset_session(conn).await?;
+        Ledger::locate(conn, self.options.ledger).await
     }
 
     async fn up_locked(
@@ -246,9 +383,12 @@ impl Migrator {
         to: Option<i64>,
         applied: &mut Vec<Applied>,
     ) -> Result<(), Error> {
-        let ledger = self.options.ledger;
+        let mut ledger = Ledger::locate(conn, self.options.ledger).await?;
+        if self.interrupt.is_set() {
+            return Err(Error::Interrupted("nothing was started".into()));
+        }
         ledger.ensure(conn).await?;
-        if ledger == LedgerKind::Goose && !LedgerKind::goose_zero_row(conn).await? {
+        if ledger.kind == LedgerKind::Goose && !ledger.goose_zero_row(conn).await? {
             self.observer.event(Event::Warning(
                 "goose_db_version has no version-0 row; goose itself would refuse this table"
                     .into(),
@@ -257,8 +397,11 @@ impl Migrator {
         let rows = ledger.applied(conn).await?;
         let pending = self.pending(&rows, to)?;
         for m in pending {
+            if self.interrupt.is_set() {
+                return Err(Error::Interrupted(format!("stopped before {}", m.name)));
+            }
             self.observer.event(Event::Applying(m));
-            let duration = self.execute(conn, m, &m.up, Direction::Up).await?;
+            let duration = self.execute(conn, &ledger, m, &m.up, Direction::Up).await?;
             let a = Applied {
                 version: m.version,
                 name: m.name.clone(),
@@ -346,7 +489,7 @@ impl Migrator {
         conn: &mut PgConnection,
         to: Option<i64>,
     ) -> Result<Vec<Planned>, Error> {
-        let rows = self.options.ledger.applied(conn).await?;
+        let rows = self.ledger(conn).await?.applied(conn).await?;
         Ok(self
             .pending(&rows, to)?
             .into_iter()
@@ -360,7 +503,7 @@ impl Migrator {
         conn: &mut PgConnection,
         target: DownTarget,
     ) -> Result<Vec<Planned>, Error> {
-        let rows = self.options.ledger.applied(conn).await?;
+        let rows = self.ledger(conn).await?.applied(conn).await?;
         Ok(self
             .to_revert(&rows, target)?
             .into_iter()
@@ -404,12 +547,14 @@ impl Migrator {
         conn: &mut PgConnection,
         target: DownTarget,
     ) -> Result<Vec<Applied>, Error> {
-        let key = self.lock(conn).await?;
+        let key = self
+            .lock(conn)
+            .await
+            .map_err(|e| explain(e, true, &[], "reverted", "migrate down"))?;
         let mut reverted = Vec::new();
         let result = self.down_locked(conn, target, &mut reverted).await;
         let unlocked = lock::release(conn, key).await;
-        result?;
-        unlocked?;
+        finish(result, unlocked, &reverted, "reverted", "migrate down")?;
         Ok(reverted)
     }
 
@@ -419,11 +564,17 @@ impl Migrator {
         target: DownTarget,
         reverted: &mut Vec<Applied>,
     ) -> Result<(), Error> {
-        let rows = self.options.ledger.applied(conn).await?;
+        let ledger = Ledger::locate(conn, self.options.ledger).await?;
+        let rows = ledger.applied(conn).await?;
         for m in self.to_revert(&rows, target)? {
             let Some(down) = &m.down else { continue };
+            if self.interrupt.is_set() {
+                return Err(Error::Interrupted(format!("stopped before {}", m.name)));
+            }
             self.observer.event(Event::Reverting(m));
-            let duration = self.execute(conn, m, down, Direction::Down).await?;
+            let duration = self
+                .execute(conn, &ledger, m, down, Direction::Down)
+                .await?;
             let a = Applied {
                 version: m.version,
                 name: m.name.clone(),
@@ -438,7 +589,7 @@ impl Migrator {
 
     /// Every file and every ledger row, by version.
     pub async fn status(&self, conn: &mut PgConnection) -> Result<Vec<StatusRow>, Error> {
-        let rows = self.options.ledger.applied(conn).await?;
+        let rows = self.ledger(conn).await?.applied(conn).await?;
         let max = rows.iter().map(|r| r.version).max().unwrap_or(0);
         let mut out: Vec<StatusRow> = Vec::new();
         for m in &self.set.migrations {
@@ -481,16 +632,22 @@ impl Migrator {
     async fn execute(
         &self,
         conn: &mut PgConnection,
+        ledger: &Ledger,
         m: &Migration,
         sec: &Section,
         dir: Direction,
     ) -> Result<Duration, Error> {
-        let ledger = self.options.ledger;
         let start = Instant::now();
         if m.no_tx {
             for (i, u) in sec.units.iter().enumerate() {
+                if self.interrupt.is_set() {
+                    return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, false)));
+                }
                 let text = sec.unit_text(u);
                 if let Err(e) = sqlx::raw_sql(text).execute(&mut *conn).await {
+                    if self.interrupt.is_set() {
+                        return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, true)));
+                    }
                     let stmt = Stmt {
                         start: u.start,
                         end: u.end,
@@ -501,10 +658,22 @@ impl Migrator {
                 }
             }
             let elapsed = start.elapsed();
-            match dir {
-                Direction::Up => ledger.record(conn, m, elapsed).await?,
-                Direction::Down => ledger.remove(conn, m.version).await?,
-            }
+            let done = async {
+                reset_session(conn).await?;
+                match dir {
+                    Direction::Up => ledger.record(conn, m, elapsed).await,
+                    Direction::Down => ledger.remove(conn, m.version).await,
+                }
+            };
+            done.await.map_err(|e| {
+                Error::Db(format!(
+                    "{}: every statement ran (NO TRANSACTION, they stay) but the ledger could not be updated: {e}. \
+                     Check `migrate status`; record or remove version {} in {} by hand if needed",
+                    m.name,
+                    m.version,
+                    ledger.qualified()
+                ))
+            })?;
             return Ok(elapsed);
         }
         let mut tx = conn
@@ -514,18 +683,55 @@ impl Migrator {
         if !sec.units.is_empty() {
             if let Err(e) = sqlx::raw_sql(&sec.sql).execute(&mut *tx).await {
                 let _ = tx.rollback().await;
-                return Err(self.locate(conn, m, sec, dir, e).await);
+                if self.interrupt.is_set() {
+                    return Err(Error::Interrupted(rolled_back(m, true)));
+                }
+                return Err(match Cause::of(&e) {
+                    // Replaying to find the statement needs the connection and would run a
+                    // cancelled statement again; name the file only.
+                    Cause::Statement => self.locate(conn, m, sec, dir, e).await,
+                    _ => statement_error(m, sec, dir, None, &e, false),
+                });
             }
         }
         let elapsed = start.elapsed();
-        match dir {
-            Direction::Up => ledger.record(&mut tx, m, elapsed).await?,
-            Direction::Down => ledger.remove(&mut tx, m.version).await?,
+        // The migration may have changed search_path, the role or timeouts for the session:
+        // the ledger write runs with the session as it was before the migration.
+        let done = async {
+            reset_session(&mut tx).await?;
+            match dir {
+                Direction::Up => ledger.record(&mut tx, m, elapsed).await,
+                Direction::Down => ledger.remove(&mut tx, m.version).await,
+            }
+        };
+        if let Err(e) = done.await {
+            let _ = tx.rollback().await;
+            if self.interrupt.is_set() {
+                return Err(Error::Interrupted(rolled_back(m, false)));
+            }
+            return Err(Error::Db(format!(
+                "{e}\n  Rolled back: nothing of {} was applied and the ledger is unchanged.",
+                m.name
+            )));
         }
-        tx.commit()
-            .await
-            .map_err(|e| Error::db(format!("committing {}", m.name), &e))?;
-        Ok(elapsed)
+        if self.interrupt.is_set() {
+            let _ = tx.rollback().await;
+            return Err(Error::Interrupted(rolled_back(m, false)));
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(elapsed),
+            Err(e) if !is_connection_lost(&e) => Err(Error::Db(format!(
+                "{}: COMMIT failed, so the server rolled it back: nothing of it was applied and the ledger is unchanged: {}",
+                m.name,
+                describe_sqlx(&e)
+            ))),
+            Err(e) => Err(Error::Unknown(format!(
+                "{}: the connection was lost after COMMIT was sent ({}), so the outcome is unknown: the migration and its ledger row \
+                 were either both committed or both rolled back. Run `migrate status` to see which, then `migrate up` again",
+                m.name,
+                describe_sqlx(&e)
+            ))),
+        }
     }
 
     /// Finds the statement of a failed multi-statement section: by PostgreSQL's error position
@@ -647,6 +853,7 @@ fn statement_error_at(
         context,
         no_tx: m.no_tx,
         partial,
+        cause: Cause::of(e),
     }))
 }
 
@@ -673,4 +880,74 @@ fn first_line(text: &str) -> String {
     } else {
         l.to_string()
     }
+}
+
+/// The interrupt part of a message: what happened to the migration that was running.
+fn rolled_back(m: &Migration, cancelled: bool) -> String {
+    format!(
+        "{}{} was rolled back: nothing of it was applied and it is not in the ledger",
+        m.name,
+        if cancelled {
+            "'s running statement was cancelled and it"
+        } else {
+            ""
+        }
+    )
+}
+
+fn no_tx_stopped(m: &Migration, line: usize, partial: bool, cancelled: bool) -> String {
+    let what = if cancelled {
+        format!("the statement at line {line} of {} was cancelled", m.name)
+    } else {
+        format!("{} was stopped before its statement at line {line}", m.name)
+    };
+    if partial {
+        format!(
+            "{what}; it runs outside a transaction (NO TRANSACTION), so its earlier statements stay, and it is not recorded \
+             (an interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index to drop)"
+        )
+    } else {
+        format!("{what}; nothing of it had run and it is not recorded")
+    }
+}
+
+/// The result of a locked run, with an interrupt turned into one message.
+fn finish(
+    result: Result<(), Error>,
+    unlocked: Result<(), Error>,
+    done: &[Applied],
+    verb: &str,
+    again: &str,
+) -> Result<(), Error> {
+    match result {
+        Err(e) => Err(explain(e, unlocked.is_ok(), done, verb, again)),
+        Ok(()) => unlocked,
+    }
+}
+
+/// An interrupt as one message: what was rolled back, what stays, the lock. Other errors as is.
+fn explain(e: Error, unlocked: bool, done: &[Applied], verb: &str, again: &str) -> Error {
+    let Error::Interrupted(what) = e else {
+        return e;
+    };
+    let before = if done.is_empty() {
+        format!("nothing was {verb} before it")
+    } else {
+        let names: Vec<&str> = done.iter().map(|a| a.name.as_str()).collect();
+        format!(
+            "{} migration{} {verb} before it stay{} {verb}: {}",
+            done.len(),
+            if done.len() == 1 { "" } else { "s" },
+            if done.len() == 1 { "s" } else { "" },
+            names.join(", ")
+        )
+    };
+    let lock = if unlocked {
+        "the migration lock is released"
+    } else {
+        "the migration lock is released when this connection closes"
+    };
+    Error::Interrupted(format!(
+        "interrupted: {what}; {before}; {lock}. Run `{again}` to go on"
+    ))
 }

@@ -199,33 +199,65 @@ impl MigrationSet {
         })?;
         let mut files = Vec::new();
         let mut warnings = Vec::new();
+        let mut errors = Vec::new();
         for entry in entries.flatten() {
-            let path = entry.path();
-            let Some(name) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            // Plain files only (symlinks to files count); subdirectories are ignored.
-            if !path.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            let raw = entry.file_name();
+            if !looks_like_migration(raw.as_encoded_bytes()) {
                 continue;
             }
-            match parse_name(&name) {
-                Name::Migration(version, description) => {
-                    files.push((version, name, description, path))
+            let path = entry.path();
+            let shown = show_name(raw.as_encoded_bytes());
+            let mut refuse = |message: String| {
+                errors.push(FormatError {
+                    file: dir.join(&shown),
+                    line: 0,
+                    message,
+                })
+            };
+            // Follows symlinks: a link to a file counts, a dangling one is an error.
+            match std::fs::metadata(&path) {
+                Ok(md) if md.is_dir() => continue,
+                Ok(md) if !md.is_file() => {
+                    refuse("looks like a migration but is not a regular file".into());
+                    continue;
                 }
-                Name::Invalid(why) => warnings.push(format!("ignoring `{name}`: {why}")),
+                Err(e) => {
+                    let why = if path.symlink_metadata().is_ok() {
+                        "is a symbolic link to a missing file".to_string()
+                    } else {
+                        format!("cannot be read: {e}")
+                    };
+                    refuse(why);
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            let Some(name) = raw.to_str() else {
+                refuse(
+                    "the file name is not valid UTF-8 (shown with \\x escapes); rename it".into(),
+                );
+                continue;
+            };
+            if !name.ends_with(".sql") {
+                refuse(format!(
+                    "ends in `{}`: migration files end in lowercase `.sql`; rename it",
+                    &name[name.len() - 4..]
+                ));
+                continue;
+            }
+            match parse_name(name) {
+                Name::Migration(version, description) => {
+                    files.push((version, name.to_string(), description, path))
+                }
+                Name::Invalid(why) => refuse(format!("looks like a migration but {why}")),
                 Name::Other => {}
             }
         }
-        if files.is_empty() {
+        if files.is_empty() && errors.is_empty() {
             return Err(LoadError::Empty { dir });
         }
         files.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
 
-        let mut errors = Vec::new();
         for w in files.windows(2) {
             if w[0].0 == w[1].0 {
                 errors.push(FormatError {
@@ -306,9 +338,31 @@ impl MigrationSet {
 
 enum Name {
     Migration(i64, String),
-    /// Looks like a migration but is not one (e.g. `01-init.sql`): ignored with a warning.
+    /// Looks like a migration but is not one (e.g. `01-init.sql`): an error naming it.
     Invalid(String),
     Other,
+}
+
+/// The rule for what must be a migration: a top-level name that starts with an ASCII digit and
+/// ends in `.sql` in any letter case. Such a file that cannot be read as `NNN_description.sql`
+/// (a non-UTF-8 name, `.SQL`, `01-init.sql`, version 0, a dangling symlink) is an error naming
+/// it, never silently skipped; anything else (`README.md`, `seed.sql`, subfolders) is ignored.
+fn looks_like_migration(name: &[u8]) -> bool {
+    name.first().is_some_and(u8::is_ascii_digit)
+        && name.len() > 4
+        && name[name.len() - 4..].eq_ignore_ascii_case(b".sql")
+}
+
+/// A file name for a message: invalid UTF-8 bytes as `\xNN`.
+fn show_name(name: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in name.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 fn parse_name(name: &str) -> Name {
@@ -753,6 +807,11 @@ mod tests {
         assert!(matches!(parse_name("seed_test_data.sql"), Name::Other));
         assert!(matches!(parse_name("seed.sql"), Name::Other));
         assert!(matches!(parse_name("01-init.sql"), Name::Invalid(_)));
+        assert!(looks_like_migration(b"002_caf\xe9.sql"));
+        assert!(looks_like_migration(b"3_x.SQL"));
+        assert!(!looks_like_migration(b"seed.sql"));
+        assert!(!looks_like_migration(b"001_x.sql~"));
+        assert_eq!(show_name(b"002_caf\xe9.sql"), "002_caf\\xe9.sql");
         assert!(matches!(parse_name("000_zero.sql"), Name::Invalid(_)));
         assert!(matches!(
             parse_name("99999999999999999999_x.sql"),

@@ -144,6 +144,12 @@ fn a_server_that_never_answers_times_out() {
     assert_eq!(r.code, 1);
     let line = one_line(&r);
     assert!(line.contains("no answer within 500ms"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "127.0.0.1:{port} accepts TCP connections but does not answer the PostgreSQL handshake, so it is not a PostgreSQL server"
+        )),
+        "{line}"
+    );
     assert!(t.elapsed() < Duration::from_secs(3));
 }
 
@@ -226,7 +232,7 @@ fn every_format_error_is_reported_before_connecting() {
         "{e}"
     );
     assert!(
-        e.contains("warning: ignoring `01-typo.sql`: no `_` after the version"),
+        e.contains("01-typo.sql: looks like a migration but no `_` after the version"),
         "{e}"
     );
     assert!(!e.contains("connection refused"));
