@@ -1,8 +1,28 @@
-//! Command-line interface. Every flag a Makefile would pass also reads an environment variable.
+//! Command-line interface, following docs/conventions.md: every flag reads an environment
+//! variable, booleans take 1/0/true/false/yes/no/on/off, durations are humantime (a bare
+//! number is seconds), and --json, -q, -v, --engine, --host go before or after `prune`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use e2e_core::cli::{Compat, EnvAlias};
 use e2e_engine::EngineArgs;
 use std::path::PathBuf;
+
+/// Old names still accepted, with a warning (README "Changelog").
+pub const COMPAT: Compat = Compat {
+    env: &[
+        EnvAlias {
+            var: "IMAGE_BUILD_BUILD_ARGS",
+            old: "IMAGE_BUILD_ARGS",
+            deprecated: true,
+        },
+        EnvAlias {
+            var: "IMAGE_BUILD_MAN_OUT_DIR",
+            old: "IMAGE_BUILD_MAN_DIR",
+            deprecated: true,
+        },
+    ],
+    args: &[],
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -60,8 +80,7 @@ failed or timed out, or the engine is unreachable, 2 usage error, 130 interrupte
 #[command(
     name = "image-build",
     version,
-    after_long_help = EXAMPLES,
-    args_conflicts_with_subcommands = true
+    after_long_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -82,7 +101,7 @@ pub enum Command {
     },
     /// Write man pages (roff) for image-build and its subcommands into a directory.
     Man {
-        #[arg(long, default_value = "target/man", env = "IMAGE_BUILD_MAN_DIR")]
+        #[arg(long, default_value = "target/man", env = "IMAGE_BUILD_MAN_OUT_DIR")]
         out_dir: PathBuf,
     },
 }
@@ -132,7 +151,7 @@ pub struct BuildArgs {
     /// every image. Repeatable; the env var takes several, one per line.
     #[arg(
         long = "build-arg",
-        env = "IMAGE_BUILD_ARGS",
+        env = "IMAGE_BUILD_BUILD_ARGS",
         value_delimiter = '\n',
         value_name = "KEY=VALUE"
     )]
@@ -150,13 +169,13 @@ pub struct BuildArgs {
     )]
     pub labels: Vec<String>,
     /// Do not use the engine's build cache.
-    #[arg(long, env = "IMAGE_BUILD_NO_CACHE")]
+    #[arg(long, env = "IMAGE_BUILD_NO_CACHE", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub no_cache: bool,
     /// Platform to build for (`linux/amd64`), if the engine supports it.
     #[arg(long, env = "IMAGE_BUILD_PLATFORM", value_name = "OS/ARCH")]
     pub platform: Option<String>,
     /// Let the engine pull newer base images (off by default: E2E builds use local bases).
-    #[arg(long, env = "IMAGE_BUILD_PULL")]
+    #[arg(long, env = "IMAGE_BUILD_PULL", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub pull: bool,
     /// Who the images are for (the suite, e.g. aianalysis); recorded in a label for prune.
     #[arg(long, env = "E2E_CONSUMER", default_value = "adhoc")]
@@ -165,17 +184,17 @@ pub struct BuildArgs {
     #[arg(long, short = 'j', env = "IMAGE_BUILD_JOBS", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Stop the other builds as soon as one fails (by default they finish).
-    #[arg(long, env = "IMAGE_BUILD_FAIL_FAST")]
+    #[arg(long, env = "IMAGE_BUILD_FAIL_FAST", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub fail_fast: bool,
     /// Time limit per build (`15m`, `90s`, `1h`); `0` for none.
     #[arg(long, env = "IMAGE_BUILD_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// Do not build an image whose reference already exists in the engine (reported as
     /// cached).
-    #[arg(long, env = "IMAGE_BUILD_SKIP_EXISTING")]
+    #[arg(long, env = "IMAGE_BUILD_SKIP_EXISTING", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub skip_existing: bool,
     /// Print one JSON document (reference, status, id, size, seconds, cached per image).
-    #[arg(long, env = "IMAGE_BUILD_JSON")]
+    #[arg(long, global = true, env = "IMAGE_BUILD_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     /// After a successful build, push the image to its registry through the engine (progress
     /// on stderr, at most --jobs at once); the digest goes into --json (`digest`).
@@ -224,10 +243,10 @@ pub struct PruneArgs {
     #[arg(long, env = "IMAGE_BUILD_OLDER_THAN", value_parser = parse_duration, value_name = "DURATION")]
     pub older_than: Option<std::time::Duration>,
     /// Print what would be removed; remove nothing.
-    #[arg(long, short = 'n', env = "IMAGE_BUILD_DRY_RUN")]
+    #[arg(long, short = 'n', env = "IMAGE_BUILD_DRY_RUN", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub dry_run: bool,
     /// Print one JSON document instead of references.
-    #[arg(long, env = "IMAGE_BUILD_JSON")]
+    #[arg(long, global = true, env = "IMAGE_BUILD_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -238,18 +257,13 @@ pub struct PruneArgs {
 #[derive(Debug, Args, Clone, Copy)]
 pub struct Verbosity {
     /// Only errors on stderr.
-    #[arg(long, short = 'q', env = "IMAGE_BUILD_QUIET")]
+    #[arg(long, short = 'q', global = true, env = "IMAGE_BUILD_QUIET", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub quiet: bool,
     /// More detail (build output under the live status lines on a terminal).
-    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    #[arg(long, short = 'v', global = true, env = "IMAGE_BUILD_VERBOSE", action = ArgAction::Count, value_parser = e2e_core::values::parse_count)]
     pub verbose: u8,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); use e.g. 90s, 15m, 24h, 7d"))
+    e2e_core::values::parse_duration(s)
 }

@@ -27,8 +27,7 @@ use std::io::Write;
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "image-build", out);
-            Ok(())
+            e2e_core::cli::write_completions(shell, Cli::command(), "image-build", out)
         }
         Some(Command::Man { out_dir }) => {
             e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
@@ -132,9 +131,13 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
     let (results, ending) = run::run_all(env, specs, jobs, args.fail_fast, ui).await;
 
     if args.json {
-        let doc = serde_json::to_string_pretty(&results)
+        let rows = results
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CliError::failure(format!("cannot encode results: {e}")))?;
-        write_out(out, &format!("{doc}\n"))?;
+        let doc = e2e_core::json::document("image-build", rows, serde_json::Value::Null);
+        write_out(out, &e2e_core::json::to_text(&doc))?;
     } else {
         let mut text = String::new();
         for r in results.iter().filter(|r| r.ok()) {
@@ -173,6 +176,21 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
     }
 }
 
+/// One prune result in the one JSON shape: `status` is `removed`, `would-remove` (dry run) or
+/// `kept`; prune does not time single images, so `seconds` is 0.
+fn prune_row(p: &prune::Pruned, dry_run: bool) -> Result<serde_json::Value, CliError> {
+    let mut v = serde_json::to_value(p)
+        .map_err(|e| CliError::failure(format!("cannot encode results: {e}")))?;
+    let status = match (p.removed, dry_run) {
+        (true, _) => "removed",
+        (false, true) if p.kept_because.is_none() => "would-remove",
+        _ => "kept",
+    };
+    v["status"] = status.into();
+    v["seconds"] = 0.0.into();
+    Ok(v)
+}
+
 async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let reporter = Reporter::new(
         "image-build",
@@ -186,9 +204,16 @@ async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError>
     };
     let found = prune::prune(&engine.client, &opts).await?;
     if args.json {
-        let doc = serde_json::to_string_pretty(&found)
-            .map_err(|e| CliError::failure(format!("cannot encode results: {e}")))?;
-        write_out(out, &format!("{doc}\n"))?;
+        let rows = found
+            .iter()
+            .map(|p| prune_row(p, args.dry_run))
+            .collect::<Result<Vec<_>, _>>()?;
+        let doc = e2e_core::json::document(
+            "image-build",
+            rows,
+            serde_json::json!({"dry_run": args.dry_run}),
+        );
+        write_out(out, &e2e_core::json::to_text(&doc))?;
     } else {
         let mut text = String::new();
         for p in found.iter().filter(|p| p.removed || args.dry_run) {

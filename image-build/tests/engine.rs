@@ -492,7 +492,8 @@ fn three_images_in_one_call_then_skip_existing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let arr = doc.as_array().unwrap();
+    e2e_core::json::check_shape(&doc, "image-build").unwrap();
+    let arr = doc["results"].as_array().unwrap();
     assert_eq!(arr.len(), 3);
     for (v, r) in arr.iter().zip(&refs) {
         assert_eq!(v["reference"], r.as_str());
@@ -578,8 +579,11 @@ fn prune_by_consumer_and_age_with_dry_run() {
         .output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    e2e_core::json::check_shape(&doc, "image-build").unwrap();
+    let doc = &doc["results"];
     assert_eq!(doc[0]["references"][0], b.as_str());
     assert_eq!(doc[0]["removed"], true);
+    assert_eq!(doc[0]["status"], "removed");
     assert!(!exists(&b));
 }
 
@@ -632,6 +636,8 @@ fn a_failing_run_step_names_image_and_step_and_others_finish() {
     );
     assert!(err.contains("2 built, 1 failed"), "{err}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    e2e_core::json::check_shape(&doc, "image-build").unwrap();
+    let doc = &doc["results"];
     assert_eq!(doc[0]["status"], "built");
     assert_eq!(doc[1]["status"], "failed");
     assert_eq!(doc[2]["status"], "built");

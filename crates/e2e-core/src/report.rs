@@ -38,9 +38,14 @@ impl Reporter {
         }
     }
 
-    /// Whether live (redrawn) progress may be shown.
+    /// Whether live (redrawn) progress may be shown: a terminal that can redraw (not
+    /// `TERM=dumb`, which gets plain lines instead), and not `-q`.
     pub fn is_terminal(&self) -> bool {
-        self.terminal && self.verbosity != Verbosity::Quiet
+        live_allowed(
+            self.terminal,
+            std::env::var("TERM").ok().as_deref(),
+            self.verbosity,
+        )
     }
 
     /// Whether colour may be used (a terminal, and `NO_COLOR` unset).
@@ -83,6 +88,10 @@ impl Reporter {
     }
 }
 
+fn live_allowed(terminal: bool, term: Option<&str>, verbosity: Verbosity) -> bool {
+    terminal && term != Some("dumb") && verbosity != Verbosity::Quiet
+}
+
 /// `2026-11-26T15:46:23Z`, computed without a date crate (civil-from-days, H. Hinnant).
 pub fn utc_timestamp(t: SystemTime) -> String {
     let secs = t
@@ -111,6 +120,15 @@ pub fn utc_timestamp(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn dumb_terminals_and_quiet_get_no_live_progress() {
+        assert!(live_allowed(true, Some("xterm"), Verbosity::Normal));
+        assert!(live_allowed(true, None, Verbosity::Verbose));
+        assert!(!live_allowed(true, Some("dumb"), Verbosity::Normal));
+        assert!(!live_allowed(true, Some("xterm"), Verbosity::Quiet));
+        assert!(!live_allowed(false, Some("xterm"), Verbosity::Normal));
+    }
 
     #[test]
     fn formats_utc() {

@@ -58,13 +58,15 @@ impl clap::ValueEnum for EngineChoice {
 }
 
 /// The engine-selection flags every engine-using tool shares (`#[command(flatten)]` them):
-/// `--engine` (`E2E_ENGINE`) and `--host` (`E2E_ENGINE_HOST`).
+/// `--engine` (`E2E_ENGINE`) and `--host` (`E2E_ENGINE_HOST`), global: accepted before or
+/// after a subcommand.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct EngineArgs {
     /// Which engine to use: `auto` tries DOCKER_HOST, CONTAINER_HOST, Docker's socket, then
     /// Podman's sockets; `docker`/`podman` accept only that kind.
     #[arg(
         long,
+        global = true,
         env = "E2E_ENGINE",
         default_value = "auto",
         value_enum,
@@ -73,7 +75,7 @@ pub struct EngineArgs {
     pub engine: EngineChoice,
     /// Engine API address (`unix:///run/podman/podman.sock`, `tcp://host:2375`); when given,
     /// it is the only place tried.
-    #[arg(long, env = "E2E_ENGINE_HOST", value_name = "URL")]
+    #[arg(long, global = true, env = "E2E_ENGINE_HOST", value_name = "URL")]
     pub host: Option<String>,
 }
 
