@@ -147,6 +147,14 @@ pub struct LoadArgs {
     /// Import even into nodes that already hold the image.
     #[arg(long, env = "KIND_LOAD_FORCE")]
     pub force: bool,
+    /// A node that makes no progress this long (`90s`, `2m`; `0`: never) fails, naming what
+    /// it was doing (a paused node, a hung containerd); the other nodes finish. A notice goes
+    /// to stderr after a few seconds without progress.
+    #[arg(long, env = "KIND_LOAD_IO_TIMEOUT", default_value = "2m", value_parser = e2e_core::values::parse_duration)]
+    pub io_timeout: std::time::Duration,
+    /// Time limit for the whole load (`10m`; `0`: none); nodes still loading then fail.
+    #[arg(long, env = "KIND_LOAD_TIMEOUT", default_value = "0", value_parser = e2e_core::values::parse_duration)]
+    pub timeout: std::time::Duration,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -288,6 +288,27 @@ pub fn snapshotter_from_config(config: &str) -> Result<String, String> {
         .to_string())
 }
 
+/// The directory where containerd keeps unfinished ingests, under its `root` (from `containerd
+/// config dump`; `/var/lib/containerd` when unset or unreadable).
+pub fn ingest_dir_from_config(config: &str) -> String {
+    let root = toml::from_str::<toml::Table>(config)
+        .ok()
+        .and_then(|d| d.get("root").and_then(|r| r.as_str()).map(str::to_string))
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| DEFAULT_ROOT.to_string());
+    ingest_dir(&root)
+}
+
+pub const DEFAULT_ROOT: &str = "/var/lib/containerd";
+
+/// `<root>/io.containerd.content.v1.content/ingest`
+pub fn ingest_dir(root: &str) -> String {
+    format!(
+        "{}/io.containerd.content.v1.content/ingest",
+        root.trim_end_matches('/')
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +463,18 @@ version = 4
         // the testbed's own fixture config (version 2)
         let testbed = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"overlayfs\"\n";
         assert_eq!(snapshotter_from_config(testbed).unwrap(), "overlayfs");
+    }
+
+    #[test]
+    fn ingest_dir_under_the_configured_root() {
+        assert_eq!(
+            ingest_dir_from_config("version = 2\nroot = \"/data/ctd\"\n"),
+            "/data/ctd/io.containerd.content.v1.content/ingest"
+        );
+        assert_eq!(
+            ingest_dir_from_config("not toml ["),
+            "/var/lib/containerd/io.containerd.content.v1.content/ingest"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::Docker;
 use bytes::Bytes;
+use e2e_core::report::Reporter;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -50,11 +51,28 @@ impl ExecOutput {
 pub struct Piece {
     pub bytes: Bytes,
     pub blob: Option<Arc<str>>,
+    /// What these bytes are, for people (`layer sha256:… (76.8 MB)`), when it changes.
+    pub what: Option<Arc<str>>,
 }
 
 impl From<Bytes> for Piece {
     fn from(bytes: Bytes) -> Self {
-        Piece { bytes, blob: None }
+        Piece {
+            bytes,
+            blob: None,
+            what: None,
+        }
+    }
+}
+
+impl Piece {
+    /// `bytes` described as `what`.
+    pub fn labelled(bytes: Bytes, what: &str) -> Self {
+        Piece {
+            bytes,
+            blob: None,
+            what: Some(Arc::from(what)),
+        }
     }
 }
 
@@ -69,9 +87,179 @@ pub struct Fed {
     pub skipped: u64,
 }
 
+/// How long an exec may go on: no progress for `io` fails it (naming what it was doing), a
+/// line goes to stderr after `notice` without progress, and nothing runs past `until` (the
+/// whole load's `--timeout`). Waiting for input from the source is not the node's stall.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `None`: no bound (`--io-timeout 0`).
+    pub io: Option<Duration>,
+    pub notice: Duration,
+    pub until: Option<tokio::time::Instant>,
+    /// How the whole-load limit is named in messages (`--timeout 5m`).
+    pub until_text: String,
+    /// Where stall notices go (none: silent).
+    pub rep: Option<Reporter>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            io: Some(DEFAULT_IO_TIMEOUT),
+            notice: Duration::from_secs(5),
+            until: None,
+            until_text: String::new(),
+            rep: None,
+        }
+    }
+}
+
+/// `--io-timeout`'s default.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Limits {
+    /// Bounds for `io` without progress (`None` or zero: unbounded), the load's deadline.
+    pub fn new(io: Option<Duration>, total: Option<Duration>, rep: Option<Reporter>) -> Self {
+        let io = io.filter(|d| !d.is_zero());
+        let total = total.filter(|d| !d.is_zero());
+        Limits {
+            io,
+            // A few seconds, or less when the limit itself is short.
+            notice: io.map_or(Duration::from_secs(5), |d| {
+                (d / 2).min(Duration::from_secs(5))
+            }),
+            until: total.map(|t| tokio::time::Instant::now() + t),
+            until_text: total
+                .map(|t| format!("--timeout {}", secs(t)))
+                .unwrap_or_default(),
+            rep,
+        }
+    }
+}
+
+/// `90 s`, `1.5 s`
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// What an exec is doing now, and since when it has made no progress.
+#[derive(Debug)]
+struct Activity {
+    doing: String,
+    /// Whether the node has something to do (else it waits for the source).
+    busy: bool,
+    last: tokio::time::Instant,
+    noticed: bool,
+}
+
+type Shared = Arc<std::sync::Mutex<Activity>>;
+
+fn update(a: &Shared, f: impl FnOnce(&mut Activity)) {
+    if let Ok(mut g) = a.lock() {
+        f(&mut g)
+    }
+}
+
+fn progress(a: &Shared) {
+    update(a, |a| {
+        a.last = tokio::time::Instant::now();
+        a.noticed = false;
+    })
+}
+
+/// Busy from now on (the stall clock starts when there is something to do).
+fn busy(a: &Shared, doing: Option<String>) {
+    update(a, |a| {
+        if !a.busy {
+            a.busy = true;
+            a.last = tokio::time::Instant::now();
+            a.noticed = false;
+        }
+        if let Some(d) = doing {
+            a.doing = d;
+        }
+    })
+}
+
+fn idle(a: &Shared) {
+    update(a, |a| a.busy = false)
+}
+
+/// The command for people: `ctr images ls`, or "the load script".
+fn describe(cmd: &[String]) -> String {
+    if cmd.first().map(String::as_str) == Some("sh") {
+        return "the load script".into();
+    }
+    let shown: Vec<&str> = cmd
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--namespace" && *a != crate::containerd::NAMESPACE)
+        .take(4)
+        .collect();
+    format!("`{}`", shown.join(" "))
+}
+
+/// Ends with the reason once the exec has made no progress for too long, or the load's
+/// deadline has passed; says so on stderr after a few seconds without progress.
+async fn watchdog(a: Shared, lim: Limits, container: String) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let now = tokio::time::Instant::now();
+        let Ok(mut g) = a.lock() else {
+            continue;
+        };
+        if lim.until.is_some_and(|u| now >= u) {
+            return format!(
+                "timed out: the load's time limit ({}) ran out while {}",
+                lim.until_text, g.doing
+            );
+        }
+        if !g.busy {
+            continue;
+        }
+        let quiet = now.saturating_duration_since(g.last);
+        if let Some(io) = lim.io {
+            if quiet >= io {
+                return format!(
+                    "no progress for {} while {}; the node may be paused or its containerd \
+                     hung (check with `ctr version` in the node); limit: --io-timeout \
+                     (KIND_LOAD_IO_TIMEOUT)",
+                    secs(io),
+                    g.doing
+                );
+            }
+        }
+        if quiet >= lim.notice && !g.noticed {
+            g.noticed = true;
+            if let Some(rep) = &lim.rep {
+                let limit = lim
+                    .io
+                    .map(|io| format!("; giving up after {}", secs(io)))
+                    .unwrap_or_default();
+                rep.warn(format!(
+                    "{container}: no progress for {} while {}{limit}",
+                    secs(lim.notice),
+                    g.doing
+                ));
+            }
+        }
+    }
+}
+
 /// Runs `cmd` in `container` and collects its output and exit code.
-pub async fn run(docker: &Docker, container: &str, cmd: &[String]) -> Result<ExecOutput, String> {
-    run_with_stdin(docker, container, cmd, None, HashSet::new())
+pub async fn run(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    lim: &Limits,
+) -> Result<ExecOutput, String> {
+    run_with_stdin(docker, container, cmd, None, HashSet::new(), lim)
         .await
         .map(|(o, _)| o)
 }
@@ -79,13 +267,36 @@ pub async fn run(docker: &Docker, container: &str, cmd: &[String]) -> Result<Exe
 /// Runs `cmd` in `container`; when `stdin` is given, writes every piece received to the
 /// command's stdin (except those of a blob in `skip`) and closes it (EOF) when the channel
 /// ends. Returns the output and what was fed. A command that exits early (closing its stdin)
-/// drops the receiver, which the sender sees as a closed channel.
+/// drops the receiver, which the sender sees as a closed channel. Bounded by `lim`: on a
+/// stall or the deadline the exec is dropped (its connection closes, so the command in the
+/// node sees its stdin end) and the error says what it was doing.
 pub async fn run_with_stdin(
     docker: &Docker,
     container: &str,
     cmd: &[String],
     stdin: Option<mpsc::Receiver<StdinItem>>,
     skip: HashSet<String>,
+    lim: &Limits,
+) -> Result<(ExecOutput, Fed), String> {
+    let act: Shared = Arc::new(std::sync::Mutex::new(Activity {
+        doing: format!("starting {}", describe(cmd)),
+        busy: true,
+        last: tokio::time::Instant::now(),
+        noticed: false,
+    }));
+    tokio::select! {
+        r = exec_inner(docker, container, cmd, stdin, skip, act.clone()) => r,
+        why = watchdog(act, lim.clone(), container.to_string()) => Err(why),
+    }
+}
+
+async fn exec_inner(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    stdin: Option<mpsc::Receiver<StdinItem>>,
+    skip: HashSet<String>,
+    act: Shared,
 ) -> Result<(ExecOutput, Fed), String> {
     let exec = docker
         .create_exec(
@@ -116,6 +327,10 @@ pub async fn run_with_stdin(
     let StartExecResults::Attached { mut output, input } = started else {
         return Err("the engine detached the exec".into());
     };
+    busy(
+        &act,
+        Some(format!("waiting for {} to answer", describe(cmd))),
+    );
 
     let mut out = ExecOutput::default();
     let mut stdout = Vec::new();
@@ -123,6 +338,7 @@ pub async fn run_with_stdin(
     let read = async {
         let mut read_err = None;
         while let Some(item) = output.next().await {
+            progress(&act);
             match item {
                 Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
                     push_capped(&mut stdout, &message)
@@ -137,6 +353,7 @@ pub async fn run_with_stdin(
         }
         read_err
     };
+    let act_w = act.clone();
     let write = async move {
         let mut input = input;
         let mut fed = Fed::default();
@@ -146,19 +363,29 @@ pub async fn run_with_stdin(
         };
         let mut failed = None;
         let mut writable = true;
+        let mut what: Option<Arc<str>> = None;
+        // Waiting for the source is not the node's stall.
+        idle(&act_w);
         while let Some(item) = rx.recv().await {
             match item {
                 Ok(piece) => {
+                    if piece.what.is_some() {
+                        what = piece.what.clone();
+                    }
                     if piece.blob.as_deref().is_some_and(|b| skip.contains(b)) {
                         fed.skipped += piece.bytes.len() as u64;
                         continue;
                     }
+                    let doing = what.as_deref().unwrap_or("the image");
+                    busy(&act_w, Some(format!("streaming {doing} into the node")));
                     if let Err(e) = input.write_all(&piece.bytes).await {
                         failed = Some(format!("writing to the command's stdin: {e}"));
                         writable = false;
                         break;
                     }
                     fed.written += piece.bytes.len() as u64;
+                    progress(&act_w);
+                    idle(&act_w);
                 }
                 Err(source) => {
                     failed = Some(source);
@@ -168,6 +395,13 @@ pub async fn run_with_stdin(
         }
         // Stop taking chunks before the (possibly slow) shutdown, so the fan-out does not wait.
         drop(rx);
+        busy(
+            &act_w,
+            Some(match &what {
+                Some(w) if failed.is_none() => format!("waiting for {w} to finish"),
+                _ => "waiting for the node's command to end".to_string(),
+            }),
+        );
         // EOF, also after a source error: the command must not wait for more input forever.
         if writable {
             if let Err(e) = input.shutdown().await {

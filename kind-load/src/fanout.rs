@@ -4,7 +4,7 @@
 //! reaches the source).
 //! A consumer that goes away (its command failed) is dropped; the others carry on.
 
-use crate::exec::{Piece, StdinItem};
+use crate::exec::{secs, Limits, Piece, StdinItem};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -26,15 +26,41 @@ pub fn channels(n: usize) -> (Vec<mpsc::Sender<StdinItem>>, Vec<mpsc::Receiver<S
 }
 
 /// Copies `source` into every sender until the source ends, or every consumer is gone.
-/// Dropping the senders at the end gives the consumers their EOF.
-pub async fn fan_out<S>(source: S, sinks: Vec<mpsc::Sender<StdinItem>>) -> Fanned
+/// Dropping the senders at the end gives the consumers their EOF. A source that sends
+/// nothing for `lim.io`, or is still going at `lim.until`, breaks off with that reason.
+pub async fn fan_out<S>(source: S, sinks: Vec<mpsc::Sender<StdinItem>>, lim: &Limits) -> Fanned
 where
     S: Stream<Item = Result<Piece, String>>,
 {
     let mut live: Vec<Option<mpsc::Sender<StdinItem>>> = sinks.into_iter().map(Some).collect();
     let mut out = Fanned::default();
     let mut source = std::pin::pin!(source);
-    while let Some(item) = source.next().await {
+    loop {
+        let next = async {
+            match lim.io {
+                Some(io) => tokio::time::timeout(io, source.next())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Some(Err(format!(
+                            "the image source sent nothing for {} (--io-timeout)",
+                            secs(io)
+                        )))
+                    }),
+                None => source.next().await,
+            }
+        };
+        let item = match lim.until {
+            Some(u) => tokio::time::timeout_at(u, next).await.unwrap_or_else(|_| {
+                Some(Err(format!(
+                    "timed out: the load's time limit ({}) ran out while reading the image",
+                    lim.until_text
+                )))
+            }),
+            None => next.await,
+        };
+        let Some(item) = item else {
+            break;
+        };
         match item {
             Ok(piece) => {
                 if piece.bytes.is_empty() {
@@ -96,7 +122,7 @@ mod tests {
                 })
             })
             .collect();
-        let f = fan_out(chunks(200, 1000), tx).await;
+        let f = fan_out(chunks(200, 1000), tx, &Limits::default()).await;
         assert_eq!(f.bytes, 200_000);
         for c in consumers {
             let (got, max_queued) = c.await.unwrap();
@@ -118,7 +144,7 @@ mod tests {
             }
             n
         });
-        let f = fan_out(chunks(100, 10), tx).await;
+        let f = fan_out(chunks(100, 10), tx, &Limits::default()).await;
         assert_eq!(f.bytes, 1000);
         assert_eq!(reader.await.unwrap(), 1000);
     }
@@ -142,7 +168,7 @@ mod tests {
                 })
             })
             .collect();
-        let f = fan_out(src, tx).await;
+        let f = fan_out(src, tx, &Limits::default()).await;
         assert_eq!(f.source_error.as_deref(), Some("boom"));
         for r in readers {
             assert_eq!(r.await.unwrap(), Some(Err("boom".to_string())));

@@ -11,8 +11,12 @@
 //! - `import SIZE` + SIZE bytes: `ctr images import` that tar (names the images and unpacks),
 //!   then print [`LISTED`] and `ctr images ls`, which is the verification, and stop.
 //!
-//! Stdin ending anywhere else fails the script, so a cut-off load never creates an image.
-//! `dd` reads exactly the announced bytes in 1 MiB blocks (GNU coreutils, in every Kind node).
+//! Stdin ending anywhere else fails the script, so a cut-off load never creates an image; a
+//! failed script also removes its own unfinished ingest (containerd keeps the part of a blob
+//! written so far, and 1.6's `ctr` cannot abort it), and every run first removes unfinished
+//! kind-load ingests nobody has written to for 10 minutes (left by a node that went away
+//! mid-load). `dd` reads exactly the announced bytes in 1 MiB blocks (GNU coreutils, in every
+//! Kind node).
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -23,13 +27,13 @@ use crate::tarfmt::TarWriter;
 /// The line before `ctr images ls` in the script's output.
 pub const LISTED: &str = "@@kind-load: images";
 
-/// Run as `sh -c SCRIPT kind-load SNAPSHOTTER [ctr import platform flags...]`.
+/// Run as `sh -c SCRIPT kind-load SNAPSHOTTER INGEST_DIR REF_PREFIX [ctr import flags...]`.
 pub const SCRIPT: &str = r#"set -uf
-snap=$1; shift
+snap=$1 ingest=$2 mine=$3; shift 3
 ctr() { command ctr --namespace=k8s.io "$@"; }
 take() { dd bs=1M iflag=fullblock,count_bytes count="$1" status=none; }
 die() { echo "kind-load: $*" >&2; exit 1; }
-hold=
+hold= ok=
 # The holder goes in the background (the load is done with it; nobody waits for this). The
 # CRI plugin may re-create its name just after it is removed: so twice.
 unhold() {
@@ -37,7 +41,21 @@ unhold() {
     { ctr images rm "$hold"; sleep 0.2; ctr images rm "$hold"; } </dev/null >/dev/null 2>&1 &
   fi
 }
-trap unhold EXIT
+# Unfinished ingests (directories holding the ref and the bytes so far): `ours` removes this
+# run's, `stale` those of any kind-load run not written to for 10 minutes.
+ingests() {
+  [ -d "$ingest" ] || return 0
+  find "$ingest" -mindepth 1 -maxdepth 1 -type d | while read -r d; do
+    r=$(cat "$d/ref" 2>/dev/null) || continue
+    case $r in
+    */"$mine"*) [ "$1" = ours ] && rm -rf "$d" ;;
+    */kind-load-*) [ "$1" = stale ] && [ -n "$(find "$d/data" -mmin +10 2>/dev/null)" ] && rm -rf "$d" ;;
+    esac
+  done
+}
+finish() { unhold; [ -n "$ok" ] || ingests ours; }
+trap finish EXIT
+ingests stale
 while read -r op a b c; do
   case $op in
   hold)
@@ -50,6 +68,7 @@ while read -r op a b c; do
   import)
     take "$a" | ctr images import --digests --snapshotter="$snap" "$@" - ||
       die '`ctr images import` failed'
+    ok=1
     echo "@@kind-load: images"
     ctr images ls
     exit 0 ;;
@@ -59,14 +78,22 @@ done
 die 'the image stream ended early (cut off); nothing of it was imported'
 "#;
 
-/// The exec's command line.
-pub fn load_cmd(snapshotter: &str, platforms: &Platforms) -> Vec<String> {
+/// The exec's command line: `ingest_dir` is the content store's `ingest` directory,
+/// `token` the one of [`crate::repack::Plan`] (its ingests are `kind-load-<token>-<n>`).
+pub fn load_cmd(
+    snapshotter: &str,
+    ingest_dir: &str,
+    token: &str,
+    platforms: &Platforms,
+) -> Vec<String> {
     let mut v = vec![
         "sh".to_string(),
         "-c".to_string(),
         SCRIPT.to_string(),
         "kind-load".to_string(),
         snapshotter.to_string(),
+        ingest_dir.to_string(),
+        ingest_prefix(token),
     ];
     v.extend(platforms.ctr_flags());
     v
@@ -129,6 +156,11 @@ fn sha256(b: &[u8]) -> String {
 /// `blobs/sha256/<hex>` for `sha256:<hex>`.
 pub fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// The prefix of a run's ingest refs.
+pub fn ingest_prefix(token: &str) -> String {
+    format!("kind-load-{token}-")
 }
 
 /// `blob SIZE REF` (the bytes follow as their own chunks).
@@ -211,9 +243,23 @@ mod tests {
 
     #[test]
     fn the_command_passes_snapshotter_and_platform_flags() {
-        let c = load_cmd("overlayfs", &Platforms::One("linux/arm64".into()));
+        let c = load_cmd(
+            "overlayfs",
+            "/var/lib/containerd/io.containerd.content.v1.content/ingest",
+            "t1-0",
+            &Platforms::One("linux/arm64".into()),
+        );
         assert_eq!(c[0..2], ["sh", "-c"]);
-        assert_eq!(c[3..], ["kind-load", "overlayfs", "--platform=linux/arm64"]);
+        assert_eq!(
+            c[3..],
+            [
+                "kind-load",
+                "overlayfs",
+                "/var/lib/containerd/io.containerd.content.v1.content/ingest",
+                "kind-load-t1-0-",
+                "--platform=linux/arm64"
+            ]
+        );
         assert!(SCRIPT.contains(LISTED));
     }
 }

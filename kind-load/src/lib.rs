@@ -74,6 +74,8 @@ pub fn options(a: &LoadArgs) -> Result<LoadOptions, CliError> {
         platforms,
         snapshotter: a.snapshotter.clone().filter(|s| !s.is_empty()),
         force: a.force,
+        io_timeout: Some(a.io_timeout).filter(|d| !d.is_zero()),
+        timeout: Some(a.timeout).filter(|d| !d.is_zero()),
     })
 }
 
@@ -93,8 +95,23 @@ async fn load_cmd(a: LoadArgs, out: &mut dyn Write) -> Result<(), CliError> {
     ));
     // Ctrl-C drops the load: its connections close, so every `ctr import` still reading gets
     // a cut-off stream and keeps nothing; what finished earlier stays, and a re-run converges.
+    // Every exec and the source are bounded by the time limit themselves; this only catches
+    // an engine call that would outlast it.
+    let backstop = async {
+        match opts.timeout {
+            Some(t) => tokio::time::sleep(t + std::time::Duration::from_secs(15)).await,
+            None => std::future::pending().await,
+        }
+    };
     let report = tokio::select! {
         r = load::load(&engine, &opts, &rep) => r?,
+        _ = backstop => {
+            return Err(CliError::failure(format!(
+                "timed out: the load did not finish within --timeout {} (the engine stopped \
+                 answering?)",
+                exec::secs(opts.timeout.unwrap_or_default())
+            )));
+        }
         _ = tokio::signal::ctrl_c() => {
             return Err(CliError::interrupted(
                 "interrupted: imports still streaming were cut off (their nodes keep nothing \
@@ -132,8 +149,13 @@ async fn load_cmd(a: LoadArgs, out: &mut dyn Write) -> Result<(), CliError> {
             )
         })
         .collect();
+    let others = if failed.len() < report.results.len() {
+        "\n(the other nodes' results are above)"
+    } else {
+        ""
+    };
     Err(CliError::failure(format!(
-        "loading failed on {} of {} node/image pair(s):\n  {}\n(the other nodes' results are above)",
+        "loading failed on {} of {} node/image pair(s):\n  {}{others}",
         failed.len(),
         report.results.len(),
         lines.join("\n  ")

@@ -2,7 +2,7 @@
 //! out to every node that needs it) where the image is missing, then verify.
 
 use crate::containerd::{self, NodeImages, Platforms};
-use crate::exec;
+use crate::exec::{self, Limits};
 use crate::fanout;
 use crate::frames;
 use crate::names::ImageName;
@@ -35,6 +35,10 @@ pub struct LoadOptions {
     pub snapshotter: Option<String>,
     /// Import even where the image is present.
     pub force: bool,
+    /// A node (or the source) making no progress this long fails (`None`: never).
+    pub io_timeout: Option<std::time::Duration>,
+    /// The whole load's time limit (`None`: none).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What happened on one node for one image.
@@ -70,8 +74,10 @@ pub struct NodeResult {
     pub action: Action,
     /// The image's bytes (as the engine or file delivered them) streamed into the node.
     pub bytes: u64,
-    /// Of those, the layers the node held already, which were not sent.
-    #[serde(skip_serializing_if = "is_zero")]
+    /// Bytes actually written into the node (its layers' bytes and the frames around them;
+    /// layers it held already are left out).
+    pub sent_bytes: u64,
+    /// The layers the node held already, which were not sent.
     pub reused_bytes: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,8 +110,11 @@ struct Item {
     wants: Vec<(String, String)>,
     /// Blob digests known before the export is read (protected from the first byte on).
     expected: Vec<String>,
-    /// Whether the archive names its layers by digest (then nodes holding one skip it).
-    names_layers: bool,
+    /// The image's layer diff IDs in order (engine images), to tell the layers of a Docker
+    /// < 25 export apart.
+    diff_ids: Vec<String>,
+    /// Archive path -> digest of layers named by a v1 ID (archive files, from their TOC).
+    layer_digests: HashMap<String, String>,
     source: ItemSource,
 }
 
@@ -181,13 +190,6 @@ async fn other_engine(engine: &Engine) -> Option<(String, std::collections::BTre
     Some((describe(&other), c))
 }
 
-/// Whether the engine's export names layers by digest: Podman's docker-archive does
-/// (`<digest>.tar`), and Docker's from 25 (API 1.44, OCI layout); Docker's older `docker save`
-/// layout names them by a v1 ID.
-pub fn exports_name_layers(engine: &Engine) -> bool {
-    engine.flavor == e2e_engine::Flavor::Podman || api_at_least(&engine.api_version, 1, 44)
-}
-
 /// Docker's `GET /images/{name}/get?platform=` exists from API 1.48 (Docker 28).
 pub fn exports_one_platform(engine: &Engine) -> bool {
     engine.flavor == e2e_engine::Flavor::Docker && api_at_least(&engine.api_version, 1, 48)
@@ -208,17 +210,19 @@ pub fn describe(engine: &Engine) -> String {
 
 /// Reads a node's image names (`ctr images ls`; with `full`, also `ctr content ls`, run
 /// at the same time).
-pub async fn node_images(docker: &Docker, node: &Node, full: bool) -> Result<NodeImages, String> {
+pub async fn node_images(
+    docker: &Docker,
+    node: &Node,
+    full: bool,
+    lim: &Limits,
+) -> Result<NodeImages, String> {
     if node.state != "running" {
-        return Err(format!(
-            "node container is not running (state: {}); start the cluster or recreate it",
-            node.state
-        ));
+        return Err(not_running(node));
     }
     let ls_cmd = containerd::images_ls_cmd();
-    let (ls, content) = tokio::join!(exec::run(docker, &node.name, &ls_cmd), async {
+    let (ls, content) = tokio::join!(exec::run(docker, &node.name, &ls_cmd, lim), async {
         if full {
-            Some(content_ls(docker, &node.name).await)
+            Some(content_ls(docker, &node.name, lim).await)
         } else {
             None
         }
@@ -234,8 +238,17 @@ pub async fn node_images(docker: &Docker, node: &Node, full: bool) -> Result<Nod
     Ok(s)
 }
 
-async fn content_ls(docker: &Docker, node: &str) -> Result<String, String> {
-    let o = exec::run(docker, node, &containerd::content_ls_cmd()).await?;
+/// A node container that is not running, and what to do about it.
+fn not_running(node: &Node) -> String {
+    format!(
+        "node container `{}` is not running (state: {}); start it (`docker start {}`, or \
+         `podman start` for a Podman cluster) or recreate the cluster",
+        node.name, node.state, node.name
+    )
+}
+
+async fn content_ls(docker: &Docker, node: &str, lim: &Limits) -> Result<String, String> {
+    let o = exec::run(docker, node, &containerd::content_ls_cmd(), lim).await?;
     if !o.ok() {
         return Err(format!("`ctr content ls` failed: {}", o.message()));
     }
@@ -243,9 +256,14 @@ async fn content_ls(docker: &Docker, node: &str) -> Result<String, String> {
 }
 
 /// Makes `s` full (adds `ctr content ls`) unless it already is.
-async fn complete(docker: &Docker, node: &str, s: &mut NodeImages) -> Result<(), String> {
+async fn complete(
+    docker: &Docker,
+    node: &str,
+    s: &mut NodeImages,
+    lim: &Limits,
+) -> Result<(), String> {
     if !s.full {
-        let c = content_ls(docker, node).await?;
+        let c = content_ls(docker, node, lim).await?;
         s.add_content(&c);
     }
     Ok(())
@@ -281,9 +299,14 @@ fn need(state: &NodeImages, item: &Item, force: bool) -> Need {
     }
 }
 
-async fn retag(docker: &Docker, node: &str, pairs: &[(String, String)]) -> Result<(), String> {
+async fn retag(
+    docker: &Docker,
+    node: &str,
+    pairs: &[(String, String)],
+    lim: &Limits,
+) -> Result<(), String> {
     for (src, dst) in pairs {
-        let o = exec::run(docker, node, &containerd::tag_cmd(src, dst)).await?;
+        let o = exec::run(docker, node, &containerd::tag_cmd(src, dst), lim).await?;
         if !o.ok() {
             return Err(format!(
                 "`ctr images tag {src} {dst}` failed: {}",
@@ -294,57 +317,87 @@ async fn retag(docker: &Docker, node: &str, pairs: &[(String, String)]) -> Resul
     Ok(())
 }
 
-/// The node's snapshotter, from `containerd config dump` in the node (as Kind reads it; the
-/// dump also resolves defaults and `imports`), else overlayfs with a warning.
-async fn detect_snapshotter(docker: &Docker, node: &str) -> (String, Option<String>) {
-    match exec::run(docker, node, &containerd::config_dump_cmd()).await {
-        Ok(o) if o.ok() => match containerd::snapshotter_from_config(&o.stdout) {
-            Ok(s) => (s, None),
-            Err(e) => ("overlayfs".into(), Some(format!("{e}; using overlayfs"))),
-        },
-        Ok(o) => (
-            "overlayfs".into(),
-            Some(format!(
-                "`containerd config dump` failed ({}); using overlayfs",
-                o.message()
-            )),
-        ),
-        Err(e) => (
-            "overlayfs".into(),
-            Some(format!(
-                "`containerd config dump` failed ({e}); using overlayfs"
-            )),
-        ),
+/// What a node's `containerd config dump` says: the snapshotter CRI unpacks into (as Kind
+/// reads it; the dump also resolves defaults and `imports`), else overlayfs with a warning;
+/// and where containerd keeps unfinished ingests.
+#[derive(Debug, Clone)]
+struct NodeConfig {
+    snapshotter: String,
+    ingest_dir: String,
+}
+
+async fn detect_config(docker: &Docker, node: &str, lim: &Limits) -> (NodeConfig, Option<String>) {
+    let fallback = |why: String| {
+        (
+            NodeConfig {
+                snapshotter: "overlayfs".into(),
+                ingest_dir: containerd::ingest_dir(containerd::DEFAULT_ROOT),
+            },
+            Some(why),
+        )
+    };
+    match exec::run(docker, node, &containerd::config_dump_cmd(), lim).await {
+        Ok(o) if o.ok() => {
+            let ingest_dir = containerd::ingest_dir_from_config(&o.stdout);
+            match containerd::snapshotter_from_config(&o.stdout) {
+                Ok(snapshotter) => (
+                    NodeConfig {
+                        snapshotter,
+                        ingest_dir,
+                    },
+                    None,
+                ),
+                Err(e) => (
+                    NodeConfig {
+                        snapshotter: "overlayfs".into(),
+                        ingest_dir,
+                    },
+                    Some(format!("{e}; using overlayfs")),
+                ),
+            }
+        }
+        Ok(o) => fallback(format!(
+            "`containerd config dump` failed ({}); using overlayfs",
+            o.message()
+        )),
+        Err(e) => fallback(format!(
+            "`containerd config dump` failed ({e}); using overlayfs"
+        )),
     }
 }
 
-/// Snapshotters read so far, per node (shared by the import tasks of one run).
-type SnapshotterCache = Arc<tokio::sync::Mutex<HashMap<String, String>>>;
+/// Node configs read so far, per node (shared by the import tasks of one run).
+type ConfigCache = Arc<tokio::sync::Mutex<HashMap<String, NodeConfig>>>;
 
-/// The node's snapshotter, read once per run.
-async fn snapshotter(
+/// The node's config, read once per run.
+async fn node_config(
     docker: &Docker,
     node: &str,
-    cache: &SnapshotterCache,
+    cache: &ConfigCache,
     rep: &Reporter,
-) -> String {
+    lim: &Limits,
+) -> NodeConfig {
     // Not held across the exec: the nodes read theirs at the same time.
-    if let Some(s) = cache.lock().await.get(node) {
-        return s.clone();
+    if let Some(c) = cache.lock().await.get(node) {
+        return c.clone();
     }
-    let (s, warning) = detect_snapshotter(docker, node).await;
+    let (c, warning) = detect_config(docker, node, lim).await;
     if let Some(w) = warning {
         rep.warn(format!("{node}: {w}"));
     }
-    rep.detail(format!("{node}: snapshotter {s}"));
-    cache.lock().await.insert(node.to_string(), s.clone());
-    s
+    rep.detail(format!("{node}: snapshotter {}", c.snapshotter));
+    cache.lock().await.insert(node.to_string(), c.clone());
+    c
 }
 
 /// The blob digests a node's containerd holds (`ctr content ls -q`); empty when unreadable
 /// (then everything is sent).
-async fn blobs_held(docker: &Docker, node: &str) -> std::collections::HashSet<String> {
-    match exec::run(docker, node, &containerd::content_digests_cmd()).await {
+async fn blobs_held(
+    docker: &Docker,
+    node: &str,
+    lim: &Limits,
+) -> std::collections::HashSet<String> {
+    match exec::run(docker, node, &containerd::content_digests_cmd(), lim).await {
         Ok(o) if o.ok() => o.stdout.lines().map(|l| l.trim().to_string()).collect(),
         _ => Default::default(),
     }
@@ -370,12 +423,23 @@ pub async fn load(
     let (names, archives) = items_from(opts)?;
     let docker = &engine.client;
     let started = Instant::now();
+    let lim = Limits::new(opts.io_timeout, opts.timeout, Some(rep.clone()));
+    let lim = &lim;
     let all_nodes = find_nodes(engine, &opts.cluster, &opts.nodes).await?;
     rep.detail(format!(
         "found {} node(s) in {:.0} ms",
         all_nodes.len(),
         started.elapsed().as_secs_f64() * 1e3
     ));
+    // Nothing can be loaded when no node runs: say so, instead of a row per node.
+    if all_nodes.iter().all(|n| n.state != "running") {
+        let why: Vec<String> = all_nodes.iter().map(not_running).collect();
+        return Err(CliError::failure(format!(
+            "no node of cluster `{}` is running, so nothing was loaded: {}",
+            opts.cluster,
+            why.join("; ")
+        )));
+    }
 
     // Images must exist in the engine; name every missing one at once.
     let ids = join_all(
@@ -391,8 +455,11 @@ pub async fn load(
             Ok(Some(img)) => items.push(Item {
                 label: n.given.clone(),
                 wants: vec![(n.node.clone(), img.id.clone())],
-                expected: std::iter::once(img.id).chain(img.layers).collect(),
-                names_layers: exports_name_layers(engine),
+                expected: std::iter::once(img.id)
+                    .chain(img.layers.iter().cloned())
+                    .collect(),
+                diff_ids: img.layers,
+                layer_digests: HashMap::new(),
                 source: ItemSource::Engine(n.engine.clone()),
             }),
             Ok(None) => missing.push(n.given.clone()),
@@ -431,7 +498,8 @@ pub async fn load(
                 .flat_map(|i| i.names.iter().map(|n| (n.clone(), i.id.clone())))
                 .collect(),
             expected: toc.digests,
-            names_layers: toc.names_layers,
+            diff_ids: Vec::new(),
+            layer_digests: toc.layer_digests,
             source: ItemSource::File(path),
         });
     }
@@ -448,13 +516,13 @@ pub async fn load(
     let t0 = Instant::now();
     let items_ref = &items;
     let states = join_all(all_nodes.iter().map(|n| async move {
-        let mut st = node_images(docker, n, false).await;
+        let mut st = node_images(docker, n, false, lim).await;
         if let Ok(s) = &mut st {
             let needs: Vec<Need> = items_ref.iter().map(|it| need(s, it, opts.force)).collect();
             // A name alone settles "present" and "re-tag"; "import" only when the node's CRI
             // plugin names images by ID (or the node holds none). Else read the content.
             if !opts.force && !s.settles_absence() && needs.contains(&Need::Import) {
-                complete(docker, &n.name, s).await?;
+                complete(docker, &n.name, s, lim).await?;
             }
         }
         st
@@ -472,8 +540,22 @@ pub async fn load(
         }
         state.insert(n.name.clone(), st);
     }
+    if state.values().all(Result::is_err) {
+        let why: Vec<String> = all_nodes
+            .iter()
+            .filter_map(|n| match &state[&n.name] {
+                Err(e) => Some(format!("node `{}`: {e}", n.name)),
+                Ok(_) => None,
+            })
+            .collect();
+        return Err(CliError::failure(format!(
+            "cannot read the images of any node of cluster `{}`, so nothing was loaded:\n  {}",
+            opts.cluster,
+            why.join("\n  ")
+        )));
+    }
     // The snapshotter is read once per node, while the first export is being prepared.
-    let snapshotters: SnapshotterCache = Default::default();
+    let configs: ConfigCache = Default::default();
     let token = run_token();
 
     for (item_no, item) in items.iter().enumerate() {
@@ -485,6 +567,7 @@ pub async fn load(
             names: names.clone(),
             action,
             bytes,
+            sent_bytes: 0,
             reused_bytes: 0,
             seconds,
             error,
@@ -514,24 +597,36 @@ pub async fn load(
             }
         }
         if import_nodes.is_empty() && retag_nodes.is_empty() {
-            rep.info(format!(
-                "{}: already present on all {} node(s); nothing to do",
-                item.label,
-                all_nodes.len()
-            ));
+            let present = report.results[first_row..]
+                .iter()
+                .filter(|r| r.action == Action::AlreadyPresent)
+                .count();
+            if present == all_nodes.len() {
+                rep.info(format!(
+                    "{}: already present on all {} node(s); nothing to do",
+                    item.label, present
+                ));
+            } else {
+                rep.info(format!(
+                    "{}: already present on {present} of {} node(s); the others cannot be read",
+                    item.label,
+                    all_nodes.len()
+                ));
+            }
             continue;
         }
 
         // Re-tags (all nodes at once).
         let retag_results = join_all(retag_nodes.iter().map(|(node, pairs)| async move {
             let t = Instant::now();
-            let r = retag(docker, &node.name, pairs).await;
+            let r = retag(docker, &node.name, pairs, lim).await;
             (node, r, t.elapsed().as_secs_f64())
         }))
         .await;
         // (node, what was done, bytes, seconds, the node's listing when the load printed it)
         let mut touched: Vec<(&Node, Action, u64, f64, Option<String>)> = Vec::new();
-        let mut reused: HashMap<String, u64> = HashMap::new();
+        // Per node: (bytes sent, bytes of layers it held and was not sent).
+        let mut fed_bytes: HashMap<String, exec::Fed> = HashMap::new();
         for (node, r, secs) in retag_results {
             match r {
                 Ok(()) => {
@@ -590,11 +685,14 @@ pub async fn load(
                     counter.fetch_add(c.len() as u64, Ordering::Relaxed);
                 }
             });
+            let plan_token = format!("{token}-{item_no}");
             let stream = repack::repack(
                 stream,
                 repack::Plan {
-                    token: format!("{token}-{item_no}"),
+                    token: plan_token.clone(),
                     expected: item.expected.clone(),
+                    diff_ids: item.diff_ids.clone(),
+                    layer_digests: item.layer_digests.clone(),
                 },
             );
             let (txs, rxs) = fanout::channels(import_nodes.len());
@@ -606,31 +704,24 @@ pub async fn load(
                     let docker = docker.clone();
                     let name = node.name.clone();
                     let fixed = opts.snapshotter.clone();
-                    let cache = snapshotters.clone();
+                    let cache = configs.clone();
                     let platforms = opts.platforms.clone();
                     let rep = rep.clone();
-                    let names_layers = item.names_layers;
+                    let lim = lim.clone();
+                    let plan_token = plan_token.clone();
                     tokio::spawn(async move {
                         // Read while the engine prepares the export (its first byte takes
                         // longer than these execs): the snapshotter, and the blobs the node
-                        // holds already (those the archive names by digest are not sent).
-                        let (snap, have) = tokio::join!(
-                            async {
-                                match fixed {
-                                    Some(s) => s,
-                                    None => snapshotter(&docker, &name, &cache, &rep).await,
-                                }
-                            },
-                            async {
-                                if names_layers {
-                                    blobs_held(&docker, &name).await
-                                } else {
-                                    Default::default()
-                                }
-                            }
+                        // holds already (the layers among them are not sent).
+                        let (config, have) = tokio::join!(
+                            node_config(&docker, &name, &cache, &rep, &lim),
+                            blobs_held(&docker, &name, &lim)
                         );
-                        let cmd = frames::load_cmd(&snap, &platforms);
-                        let r = exec::run_with_stdin(&docker, &name, &cmd, Some(rx), have).await;
+                        let snap = fixed.unwrap_or(config.snapshotter);
+                        let cmd =
+                            frames::load_cmd(&snap, &config.ingest_dir, &plan_token, &platforms);
+                        let r =
+                            exec::run_with_stdin(&docker, &name, &cmd, Some(rx), have, &lim).await;
                         (r, t.elapsed().as_secs_f64())
                     })
                 })
@@ -640,11 +731,17 @@ pub async fn load(
                 item.label,
                 started.elapsed().as_secs_f64() * 1e3
             ));
-            let fanned = fanout::fan_out(stream, txs).await;
+            let fanned = fanout::fan_out(stream, txs, lim).await;
             let outcomes = join_all(tasks).await;
             for (node, outcome) in import_nodes.iter().zip(outcomes) {
                 let (r, secs) = outcome.unwrap_or_else(|e| (Err(format!("task failed: {e}")), 0.0));
                 match (r, &fanned.source_error) {
+                    // The node's own stall or the deadline: say what it was doing.
+                    (Err(e), _) if e.starts_with("no progress") || e.starts_with("timed out") => {
+                        report
+                            .results
+                            .push(row(&node.name, Action::Failed, 0, secs, Some(e)))
+                    }
                     (_, Some(src)) => report.results.push(row(
                         &node.name,
                         Action::Failed,
@@ -663,7 +760,16 @@ pub async fn load(
                                 human_bytes(fed.skipped)
                             ));
                         }
-                        reused.insert(node.name.clone(), fed.skipped);
+                        rep.detail(format!(
+                            "{}: {}: sent {} ({} bytes), reused {} ({} bytes) the node held",
+                            item.label,
+                            node.name,
+                            human_bytes(fed.written),
+                            fed.written,
+                            human_bytes(fed.skipped),
+                            fed.skipped
+                        ));
+                        fed_bytes.insert(node.name.clone(), fed);
                         touched.push((
                             node,
                             Action::Loaded,
@@ -672,17 +778,20 @@ pub async fn load(
                             listing.map(str::to_string),
                         ));
                     }
-                    (Ok((o, fed)), None) => report.results.push(row(
-                        &node.name,
-                        Action::Failed,
-                        fed.written,
-                        secs,
-                        Some(format!(
-                            "loading into the node's containerd failed (exit {}): {}",
-                            o.exit_code,
-                            o.message()
-                        )),
-                    )),
+                    (Ok((o, fed)), None) => report.results.push(NodeResult {
+                        sent_bytes: fed.written,
+                        ..row(
+                            &node.name,
+                            Action::Failed,
+                            fed.written,
+                            secs,
+                            Some(format!(
+                                "loading into the node's containerd failed (exit {}): {}",
+                                o.exit_code,
+                                o.message()
+                            )),
+                        )
+                    }),
                     (Err(e), None) => report.results.push(row(
                         &node.name,
                         Action::Failed,
@@ -708,11 +817,11 @@ pub async fn load(
             // A load printed the node's listing as its last step; a re-tag did not.
             let mut s = match listing {
                 Some(l) => Ok(NodeImages::parse_names(l)),
-                None => node_images(docker, n, false).await,
+                None => node_images(docker, n, false, lim).await,
             };
             let verdict = match &mut s {
                 Err(e) => Err(format!("verifying failed: {e}")),
-                Ok(s) => verify(docker, &n.name, s, item).await,
+                Ok(s) => verify(docker, &n.name, s, item, lim).await,
             };
             (s, verdict)
         }))
@@ -720,7 +829,8 @@ pub async fn load(
         for ((node, action, bytes, secs, _), (s, verdict)) in touched.into_iter().zip(fresh) {
             match verdict {
                 Ok(()) => report.results.push(NodeResult {
-                    reused_bytes: reused.get(&node.name).copied().unwrap_or(0),
+                    sent_bytes: fed_bytes.get(&node.name).map_or(0, |f| f.written),
+                    reused_bytes: fed_bytes.get(&node.name).map_or(0, |f| f.skipped),
                     ..row(&node.name, action, bytes, secs, None)
                 }),
                 Err(e) => {
@@ -764,6 +874,7 @@ async fn verify(
     node: &str,
     s: &mut NodeImages,
     item: &Item,
+    lim: &Limits,
 ) -> Result<(), String> {
     // Listed with the ID, or listed while the CRI plugin has not yet added its `sha256:<id>`
     // name (it does so a moment after an import): verified. Anything else is looked at with
@@ -774,7 +885,7 @@ async fn verify(
     if item.wants.iter().all(|(name, id)| fine(s, name, id)) {
         return Ok(());
     }
-    complete(docker, node, s).await?;
+    complete(docker, node, s, lim).await?;
     let mut retags = Vec::new();
     for (name, id) in &item.wants {
         if s.has(name, id) {
@@ -796,8 +907,8 @@ async fn verify(
     if retags.is_empty() {
         return Ok(());
     }
-    retag(docker, node, &retags).await?;
-    let after = exec::run(docker, node, &containerd::images_ls_cmd()).await?;
+    retag(docker, node, &retags, lim).await?;
+    let after = exec::run(docker, node, &containerd::images_ls_cmd(), lim).await?;
     let listed = containerd::parse_images_ls(&after.stdout);
     for (_, dst) in &retags {
         if !listed.contains_key(dst) {
@@ -805,10 +916,6 @@ async fn verify(
         }
     }
     Ok(())
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// `104.9 MB`
@@ -851,7 +958,12 @@ pub async fn list_images(
     only: &[String],
 ) -> Result<Vec<NodeListing>, CliError> {
     let all = find_nodes(engine, cluster, only).await?;
-    let states = join_all(all.iter().map(|n| node_images(&engine.client, n, true))).await;
+    let lim = Limits::default();
+    let states = join_all(
+        all.iter()
+            .map(|n| node_images(&engine.client, n, true, &lim)),
+    )
+    .await;
     Ok(all
         .into_iter()
         .zip(states)
@@ -900,7 +1012,8 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             expected: Vec::new(),
-            names_layers: false,
+            diff_ids: Vec::new(),
+            layer_digests: HashMap::new(),
             source: ItemSource::Engine("x".into()),
         }
     }

@@ -48,6 +48,23 @@ pub struct Plan {
     /// Digests known before the archive is read (the image ID and its layers' diff IDs),
     /// protected from the first byte on.
     pub expected: Vec<String>,
+    /// The image's layer diff IDs in order (what the engine reports), so the layer
+    /// directories of a Docker < 25 `docker save`, named by v1 IDs, can be told apart.
+    pub diff_ids: Vec<String>,
+    /// Archive path -> digest of layers known up front (an archive file's `manifest.json`
+    /// layers by position against its config's diff IDs).
+    pub layer_digests: HashMap<String, String>,
+}
+
+impl Plan {
+    pub fn new(token: String, expected: Vec<String>) -> Self {
+        Plan {
+            token,
+            expected,
+            diff_ids: Vec::new(),
+            layer_digests: HashMap::new(),
+        }
+    }
 }
 
 /// Re-packs `source` into frames; an archive the final import could not read ends the
@@ -59,7 +76,11 @@ where
     let (tx, rx) = mpsc::channel::<Result<Piece, String>>(4);
     tokio::spawn(async move {
         let mut r = Repacker::new(plan);
-        let _ = tx.send(Ok(r.holder_frame().into())).await;
+        let holder = Piece::labelled(
+            r.holder_frame(),
+            "the holder image (`ctr images import --no-unpack`)",
+        );
+        let _ = tx.send(Ok(holder)).await;
         let mut source = std::pin::pin!(source);
         while let Some(item) = source.next().await {
             let out = match item {
@@ -80,7 +101,13 @@ where
                 }
             }
         }
-        let _ = tx.send(r.finish().map(Piece::from)).await;
+        let last = r.finish().map(|f| {
+            Piece::labelled(
+                f,
+                "the final `ctr images import` (names the image, unpacks its layers)",
+            )
+        });
+        let _ = tx.send(last).await;
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
 }
@@ -93,8 +120,11 @@ enum Sink {
         size: u64,
         hasher: Sha256,
         head: Vec<u8>,
-        /// The digest its name says (OCI layouts, Podman archives): nodes holding it skip it.
+        /// The digest its name says (OCI layouts, Podman archives) or its position in the
+        /// image (Docker < 25): nodes holding it skip it.
         named: Option<Arc<str>>,
+        /// Whether `named` came from the position (then a mismatch says so).
+        mapped: bool,
     },
     /// Kept for the final import.
     Keep {
@@ -138,12 +168,19 @@ struct Repacker {
     refs: BTreeSet<String>,
     ingests: usize,
     ended: bool,
+    /// Chain IDs of the image's layers (same order as `plan.diff_ids`).
+    chains: Vec<String>,
+    /// v1 layer directory -> diff ID, proven from the directory's `json` (Docker < 25).
+    v1: HashMap<String, String>,
 }
 
 impl Repacker {
     fn new(plan: Plan) -> Self {
         let refs = plan.expected.iter().cloned().collect();
+        let chains = chain_ids(&plan.diff_ids);
         Repacker {
+            chains,
+            v1: HashMap::new(),
             plan,
             pending: BytesMut::new(),
             entry: None,
@@ -192,6 +229,7 @@ impl Repacker {
                             out.push(Piece {
                                 bytes: part,
                                 blob: named.clone(),
+                                what: None,
                             });
                         }
                         Sink::Keep { data, .. } | Sink::Extension { data, .. } => {
@@ -277,26 +315,40 @@ impl Repacker {
                 data: Vec::with_capacity(size as usize),
             };
         }
-        // A name that is a digest (OCI layouts, Podman) is referenced before its bytes go,
-        // and lets a node that holds the blob skip the frame.
-        let named = source::named_digest(&name);
+        // A name that is a digest (OCI layouts, Podman), or a Docker < 25 layer whose digest
+        // its position in the image gives, is referenced before its bytes go, and lets a node
+        // that holds the blob skip the frame. The bytes are hashed on the way all the same: a
+        // blob that is not what was assumed fails the load.
+        let by_name = source::named_digest(&name);
+        let mapped = by_name.is_none();
+        let named = by_name.or_else(|| self.mapped_digest(&name));
         if let Some(d) = &named {
             if self.refs.insert(d.clone()) {
                 out.push(frames::reference(self.refs.len(), d).into());
             }
         }
+        let what = match &named {
+            Some(d) => format!("layer {} ({})", short(d), human(size)),
+            None => format!("layer {name} ({})", human(size)),
+        };
         let named: Option<Arc<str>> = named.map(Arc::from);
         self.ingests += 1;
-        let reference = format!("kind-load-{}-{}", self.plan.token, self.ingests);
+        let reference = format!(
+            "{}{}",
+            frames::ingest_prefix(&self.plan.token),
+            self.ingests
+        );
         out.push(Piece {
             bytes: frames::blob(size, &reference),
             blob: named.clone(),
+            what: Some(Arc::from(what)),
         });
         Sink::Ingest {
             name,
             size,
             hasher: Sha256::new(),
             head: Vec::new(),
+            mapped: mapped && named.is_some(),
             named,
         }
     }
@@ -312,9 +364,16 @@ impl Repacker {
                 hasher,
                 head,
                 named,
+                mapped,
             } => {
                 let digest = format!("sha256:{:x}", hasher.finalize());
                 if let Some(n) = named {
+                    if *n != *digest && mapped {
+                        return Err(format!(
+                            "archive entry {name} is not the layer its position in the image says \
+                             (its digest is {digest}, the image config says {n}); nothing was imported"
+                        ));
+                    }
                     if *n != *digest {
                         return Err(format!(
                             "archive entry {name} is not what its name says (its digest is {digest})"
@@ -329,6 +388,7 @@ impl Repacker {
                 self.blobs.insert(name, Blob { digest, size, head });
             }
             Sink::Keep { name, data } => {
+                self.learn_v1(&name, &data);
                 let digest = format!("sha256:{:x}", Sha256::digest(&data));
                 self.blobs.insert(
                     name.clone(),
@@ -355,12 +415,51 @@ impl Repacker {
         Ok(())
     }
 
+    /// The digest a layer entry without a digest name is known to have: from the plan (an
+    /// archive file's table of contents), or, for `<v1 ID>/layer.tar`, from the directory's
+    /// `json` seen before it (Docker writes `json` before `layer.tar` in every directory).
+    /// Only `layer.tar` entries: Docker before 25 writes them uncompressed, so their digest is
+    /// the diff ID.
+    fn mapped_digest(&self, name: &str) -> Option<String> {
+        let dir = name.strip_suffix("/layer.tar")?;
+        self.plan
+            .layer_digests
+            .get(name)
+            .or_else(|| self.v1.get(dir))
+            .cloned()
+    }
+
+    /// Records which layer a `<v1 ID>/json` describes, when its hash proves it.
+    fn learn_v1(&mut self, name: &str, json: &[u8]) {
+        let Some(dir) = name.strip_suffix("/json") else {
+            return;
+        };
+        if self.chains.is_empty() || !is_hex64(dir) {
+            return;
+        }
+        if let Some(i) = v1_layer(dir, json, &self.chains) {
+            self.v1
+                .insert(dir.to_string(), self.plan.diff_ids[i].clone());
+        }
+    }
+
     /// The final frame: the import of everything kept (and synthesised).
     fn finish(&mut self) -> Result<Bytes, String> {
         if self.entry.is_some() || !self.pending.is_empty() {
-            return Err("the image archive ended in the middle of an entry (cut off?)".into());
+            return Err(
+                "the image archive is truncated: it ended in the middle of an entry (cut off?)"
+                    .into(),
+            );
         }
-        let tar = self.final_tar()?;
+        // An archive cut off between two entries lacks its end marker (two zero blocks,
+        // which every archive writer puts there) and usually its manifest.json (written last).
+        let tar = self.final_tar().map_err(|e| {
+            if self.ended {
+                e
+            } else {
+                format!("the image archive is truncated: it ends without the tar end marker ({e})")
+            }
+        })?;
         Ok(frames::import(tar))
     }
 
@@ -457,6 +556,131 @@ impl Repacker {
         t.add("index.json", &index);
         Ok(t.finish())
     }
+}
+
+/// The chain IDs of a layer stack: the first diff ID, then `sha256(parent chain + " " + diff)`.
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let c = match out.last() {
+            None => d.clone(),
+            Some(p) => format!("sha256:{:x}", Sha256::digest(format!("{p} {d}").as_bytes())),
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// Which layer (index into `chains`) the v1 directory `dir` holds. Docker before 25 names a
+/// `docker save` layer directory by a v1 ID: the SHA-256 of the JSON in its `json` file without
+/// `id`, with `layer_id` = the layer's chain ID and `parent` as a digest, keys sorted, values
+/// as written; for every layer but the top one without `os` too (Docker sets it after making
+/// the ID). Only a matching hash counts, so a format this does not know maps nothing.
+pub fn v1_layer(dir: &str, json: &[u8], chains: &[String]) -> Option<usize> {
+    let mut members: BTreeMap<String, String> = top_members(json)?.into_iter().collect();
+    members.remove("id");
+    if let Some(p) = members.get("parent").cloned() {
+        let hex: String = serde_json::from_str(&p).ok()?;
+        members.insert(
+            "parent".into(),
+            serde_json::to_string(&format!("sha256:{hex}")).ok()?,
+        );
+    }
+    for (i, chain) in chains.iter().enumerate() {
+        for drop_os in [false, true] {
+            let mut m = members.clone();
+            if drop_os && m.remove("os").is_none() {
+                continue;
+            }
+            m.insert("layer_id".into(), serde_json::to_string(chain).ok()?);
+            let body: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap_or_default()))
+                .collect();
+            let text = format!("{{{}}}", body.join(","));
+            if format!("{:x}", Sha256::digest(text.as_bytes())) == dir {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// The members of a JSON object as (key, raw value text), values exactly as written.
+fn top_members(json: &[u8]) -> Option<Vec<(String, String)>> {
+    let s = std::str::from_utf8(json).ok()?.trim();
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    let b = inner.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    // End (exclusive) of the string starting at `start` (a `"`).
+    let string_end = |start: usize| -> Option<usize> {
+        let mut j = start + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return Some(j + 1),
+                _ => j += 1,
+            }
+        }
+        None
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            break;
+        }
+        if b[i] != b'"' {
+            return None;
+        }
+        let kend = string_end(i)?;
+        let key: String = serde_json::from_str(&inner[i..kend]).ok()?;
+        i = kend;
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let start = i;
+        let mut depth = 0i32;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i = string_end(i)?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                b',' if depth == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        out.push((key, inner[start..i].trim_end().to_string()));
+        if i < b.len() {
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `sha256:0123456789ab` (12 hex digits, as people recognise image IDs).
+pub fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+fn human(n: u64) -> String {
+    crate::load::human_bytes(n)
 }
 
 /// `./a//b/../c` -> `a/c` (Go's path.Clean, as `ctr import` keys entries).
@@ -642,10 +866,7 @@ mod tests {
     /// Runs the repacker over `tar` in pieces of `step` bytes; returns the frames as
     /// (line, payload) pairs, or the error.
     fn run(tar: &[u8], step: usize, expected: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let mut r = Repacker::new(Plan {
-            token: "t".into(),
-            expected: expected.to_vec(),
-        });
+        let mut r = Repacker::new(Plan::new("t".into(), expected.to_vec()));
         let mut bytes = r.holder_frame().to_vec();
         for piece in tar.chunks(step) {
             for f in r.feed(Bytes::copy_from_slice(piece))? {
@@ -841,6 +1062,142 @@ mod tests {
         assert!(e.contains("unrecognised image archive"), "{e}");
         let e = run(&[1u8; 512], 512, &[]).unwrap_err();
         assert!(e.contains("not a tar archive"), "{e}");
+    }
+
+    // What Docker 20.10.24's `docker save` wrote for an image of three layers (the testbed's
+    // base image + two COPY layers + ENV): the image's diff IDs, and per layer the v1 directory
+    // name and its `json`.
+    const DIFF_IDS: [&str; 3] = [
+        "sha256:6d079b277f67064f13e2d4a1f213acb224bda28e58f30e11710bc09be16b36e0",
+        "sha256:2033b608311ffe6146c885c61cee8f486233778d97d0262570ddf9fea2a87853",
+        "sha256:1c216f6c4ff378e0585ea0a9121170afb9a0a6f7ab3fa0f51f9f8cd9b7483128",
+    ];
+    const V1_BASE: (&str, &str) = (
+        "2a500b0668912b573e74c7e6580cdbd6e051d2c0795ce4f43f3947c6426af672",
+        r#"{"id":"2a500b0668912b573e74c7e6580cdbd6e051d2c0795ce4f43f3947c6426af672","created":"1970-01-01T00:00:00Z","container_config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null},"os":"linux"}"#,
+    );
+    const V1_MID: (&str, &str) = (
+        "bb9a37417d69786c28b36514a32c4df2b2112006d3bb1564f88ef90174ce879b",
+        r#"{"id":"bb9a37417d69786c28b36514a32c4df2b2112006d3bb1564f88ef90174ce879b","parent":"2a500b0668912b573e74c7e6580cdbd6e051d2c0795ce4f43f3947c6426af672","created":"1970-01-01T00:00:00Z","container_config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null},"os":"linux"}"#,
+    );
+    const V1_TOP: (&str, &str) = (
+        "8303b3a1af33bddac11c45ffaabc8eebf2e8fa936915c64b84072c56275c4e35",
+        r##"{"id":"8303b3a1af33bddac11c45ffaabc8eebf2e8fa936915c64b84072c56275c4e35","parent":"bb9a37417d69786c28b36514a32c4df2b2112006d3bb1564f88ef90174ce879b","created":"2026-11-30T23:32:25.234479536Z","container":"47e1e40b535fde0d11ca670b2e4fd40cbed71e3629ab32e5e40d9bbc72870a50","container_config":{"Hostname":"47e1e40b535f","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","X=1"],"Cmd":["/bin/sh","-c","#(nop) ","ENV X=1"],"Image":"sha256:e12a0d50b859eaac9ae59642a8bd9fb8faeae85eab950c924cef03123c7f90c4","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"e2e-testbed.recipe":"base-eff4d00f3312"}},"docker_version":"20.10.24+dfsg1","config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","X=1"],"Cmd":["bash"],"Image":"sha256:e12a0d50b859eaac9ae59642a8bd9fb8faeae85eab950c924cef03123c7f90c4","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"e2e-testbed.recipe":"base-eff4d00f3312"}},"architecture":"amd64","os":"linux"}"##,
+    );
+
+    #[test]
+    fn docker_v1_layer_directories_map_to_their_diff_ids() {
+        let diffs: Vec<String> = DIFF_IDS.iter().map(|s| s.to_string()).collect();
+        let chains = chain_ids(&diffs);
+        assert_eq!(chains[0], diffs[0]);
+        for (i, (dir, json)) in [V1_BASE, V1_MID, V1_TOP].into_iter().enumerate() {
+            assert_eq!(v1_layer(dir, json.as_bytes(), &chains), Some(i), "{dir}");
+        }
+        // Only the proven layer: another stack, an edited json or another name map nothing.
+        let mut other = diffs.clone();
+        other[0] = format!("sha256:{}", "0".repeat(64));
+        assert_eq!(
+            v1_layer(V1_MID.0, V1_MID.1.as_bytes(), &chain_ids(&other)),
+            None
+        );
+        let edited = V1_TOP.1.replace("X=1", "X=2");
+        assert_eq!(v1_layer(V1_TOP.0, edited.as_bytes(), &chains), None);
+        assert_eq!(v1_layer(V1_BASE.0, b"not json", &chains), None);
+    }
+
+    /// A Docker < 25 `docker save` whose layers are named by v1 IDs: each layer's frames carry
+    /// its diff ID (so a node holding it is spared them), and a layer whose bytes are not that
+    /// diff ID fails the load.
+    #[test]
+    fn v1_named_layers_are_tagged_with_their_diff_ids_and_checked() {
+        let big: Vec<u8> = (0..(SMALL as usize + 5000))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let top: Vec<u8> = (0..(SMALL as usize + 7000))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let diffs = vec![sha(&big), sha(&top)];
+        let chains = chain_ids(&diffs);
+        // v1 IDs made the way Docker makes them, from the json files this archive carries.
+        let base_json = r#"{"created":"1970-01-01T00:00:00Z","os":"linux"}"#;
+        let base_id = format!(
+            "{:x}",
+            Sha256::digest(
+                format!(
+                    r#"{{"created":"1970-01-01T00:00:00Z","layer_id":"{}"}}"#,
+                    chains[0]
+                )
+                .as_bytes()
+            )
+        );
+        let top_body =
+            format!(r#""created":"2026-01-01T00:00:00Z","os":"linux","parent":"{base_id}""#);
+        let top_id = format!(
+            "{:x}",
+            Sha256::digest(format!(r#"{{"created":"2026-01-01T00:00:00Z","layer_id":"{}","os":"linux","parent":"sha256:{base_id}"}}"#, chains[1]).as_bytes())
+        );
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}","{}"]}}}}"#,
+            diffs[0], diffs[1]
+        );
+        let cid = sha(config.as_bytes())[7..].to_string();
+        let build = |top_bytes: &[u8]| {
+            let mut t = Vec::new();
+            let mut dirs = [
+                (base_id.clone(), base_json.to_string(), big.clone()),
+                (
+                    top_id.clone(),
+                    format!("{{{top_body}}}"),
+                    top_bytes.to_vec(),
+                ),
+            ];
+            dirs.sort();
+            for (id, json, data) in &dirs {
+                entry(&mut t, &format!("{id}/json"), b'0', json.as_bytes());
+                entry(&mut t, &format!("{id}/layer.tar"), b'0', data);
+            }
+            entry(&mut t, &format!("{cid}.json"), b'0', config.as_bytes());
+            let manifest = format!(
+                r#"[{{"Config":"{cid}.json","RepoTags":["localhost/v1:1"],"Layers":["{base_id}/layer.tar","{top_id}/layer.tar"]}}]"#
+            );
+            entry(&mut t, "manifest.json", b'0', manifest.as_bytes());
+            t.extend_from_slice(&[0u8; 1024]);
+            t
+        };
+        let tar = build(&top);
+        let mut plan = Plan::new("t".into(), diffs.clone());
+        plan.diff_ids = diffs.clone();
+        let mut r = Repacker::new(plan.clone());
+        let mut tagged: BTreeMap<String, u64> = BTreeMap::new();
+        for piece in tar.chunks(300_000) {
+            for f in r.feed(Bytes::copy_from_slice(piece)).unwrap() {
+                if let Some(b) = &f.blob {
+                    *tagged.entry(b.to_string()).or_default() += f.bytes.len() as u64;
+                }
+            }
+        }
+        r.finish().unwrap();
+        // Every byte of each layer (and its frame line) carries the layer's diff ID.
+        assert_eq!(tagged.len(), 2, "{tagged:?}");
+        assert!(tagged[&diffs[0]] > big.len() as u64);
+        assert!(tagged[&diffs[1]] > top.len() as u64);
+
+        // The top layer's bytes changed under the same v1 name: the load fails, naming it.
+        let mut bad = top.clone();
+        bad[10] ^= 1;
+        let mut r = Repacker::new(plan);
+        let mut err = None;
+        for piece in build(&bad).chunks(300_000) {
+            if let Err(e) = r.feed(Bytes::copy_from_slice(piece)) {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = err.expect("a layer that is not its diff ID must fail");
+        assert!(
+            e.contains(&format!("{top_id}/layer.tar")) && e.contains("position"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -174,6 +174,8 @@ struct DockerManifestEntry {
     config: String,
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    layers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +201,9 @@ pub struct ArchiveToc {
     /// Whether layers are named by their digest (OCI layouts, Podman archives), so a node
     /// that holds one can be spared it.
     pub names_layers: bool,
+    /// Layer path -> diff ID for `docker save` archives that name layers by v1 IDs (Docker
+    /// before 25): `manifest.json`'s layers by position against the config's `diff_ids`.
+    pub layer_digests: HashMap<String, String>,
 }
 
 /// Reads an archive's table of contents (`manifest.json` of `docker save`/`podman save`, or an
@@ -216,7 +221,7 @@ pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
     let mut json: HashMap<String, Vec<u8>> = HashMap::new();
     let mut digests = BTreeSet::new();
     let mut names_layers = false;
-    walk_tar(
+    let end = walk_tar(
         &mut f,
         |name, size| {
             if let Some(d) = named_digest(name) {
@@ -229,8 +234,21 @@ pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
             json.insert(name.to_string(), data);
         },
     )
-    .map_err(|e| fail(e.to_string()))?;
-    let images = toc_images(&json).map_err(fail)?;
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            truncated(path, &e.to_string())
+        } else {
+            fail(e.to_string())
+        }
+    })?;
+    let images = toc_images(&json).map_err(|e| match end {
+        // Cut off between two entries, before the manifest (written last).
+        TarEnd::Boundary => truncated(
+            path,
+            &format!("it ends without the tar end marker, and {e}"),
+        ),
+        _ => fail(e),
+    })?;
     for data in json.values() {
         digests.extend(diff_ids(data));
     }
@@ -238,7 +256,16 @@ pub fn archive_toc(path: &Path) -> Result<ArchiveToc, CliError> {
         images,
         digests: digests.into_iter().collect(),
         names_layers,
+        layer_digests: layer_digests(&json),
     })
+}
+
+fn truncated(path: &Path, why: &str) -> CliError {
+    CliError::failure(format!(
+        "archive {} is truncated: {why}. It was cut off (an interrupted `docker save` or \
+         copy?); save it again",
+        path.display()
+    ))
 }
 
 /// `blobs/sha256/<hex>`, `<hex>.tar`, `<hex>.json` -> `sha256:<hex>`.
@@ -265,6 +292,31 @@ fn diff_ids(config: &[u8]) -> Vec<String> {
     serde_json::from_slice::<Config>(config)
         .map(|c| c.rootfs.diff_ids)
         .unwrap_or_default()
+}
+
+/// `manifest.json`'s layer paths mapped by position to their config's diff IDs (where the
+/// counts agree).
+fn layer_digests(json: &HashMap<String, Vec<u8>>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let Some(entries) = json
+        .get("manifest.json")
+        .and_then(|m| serde_json::from_slice::<Vec<DockerManifestEntry>>(m).ok())
+    else {
+        return out;
+    };
+    for e in entries {
+        let Some(config) = json.get(e.config.trim_start_matches("./")) else {
+            continue;
+        };
+        let ids = diff_ids(config);
+        if ids.len() != e.layers.len() {
+            continue;
+        }
+        for (path, id) in e.layers.iter().zip(ids) {
+            out.insert(path.trim_start_matches("./").to_string(), id);
+        }
+    }
+    out
 }
 
 fn toc_images(json: &HashMap<String, Vec<u8>>) -> Result<Vec<ArchiveImage>, String> {
@@ -312,26 +364,60 @@ fn config_id(config: &str) -> String {
     format!("sha256:{hex}")
 }
 
+/// How a tar walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TarEnd {
+    /// At the end marker (zero blocks).
+    Marker,
+    /// At the end of the file between two entries, without the marker (cut off, or a writer
+    /// that omits it).
+    Boundary,
+    /// Before one whole header: not a tar archive at all.
+    Nothing,
+}
+
 /// Walks a tar's headers; for each regular file `want(name, size)` accepts, reads its data
-/// and passes it to `got`. Other contents are skipped with a seek.
+/// and passes it to `got`. Other contents are skipped with a seek. A file that ends inside an
+/// entry is an `UnexpectedEof` error saying where: the archive is truncated.
 fn walk_tar<R: Read + Seek>(
     r: &mut R,
     mut want: impl FnMut(&str, u64) -> bool,
     mut got: impl FnMut(&str, Vec<u8>),
-) -> std::io::Result<()> {
+) -> std::io::Result<TarEnd> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let len = r.seek(SeekFrom::End(0))?;
+    r.seek(SeekFrom::Start(0))?;
+    let truncated = |name: &str, at: u64, need: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "it ends inside entry `{name}` ({len} bytes; that entry needs {need} bytes from \
+                 byte {at})"
+            ),
+        )
+    };
     let mut header = [0u8; 512];
     let mut long_name: Option<String> = None;
+    let mut pos = 0u64;
+    let mut last = String::new();
     loop {
-        if let Err(e) = r.read_exact(&mut header) {
-            return if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Ok(())
+        if pos == len {
+            return Ok(if pos == 0 {
+                TarEnd::Nothing
             } else {
-                Err(e)
-            };
+                TarEnd::Boundary
+            });
         }
+        if pos + 512 > len {
+            if pos == 0 {
+                return Ok(TarEnd::Nothing);
+            }
+            return Err(truncated(&format!("after {last}"), pos, 512));
+        }
+        r.read_exact(&mut header)?;
+        pos += 512;
         if header.iter().all(|&b| b == 0) {
-            return Ok(());
+            return Ok(TarEnd::Marker);
         }
         let size = tar_size(&header[124..136]).ok_or_else(|| bad("not a tar file"))?;
         let kind = header[156];
@@ -343,21 +429,22 @@ fn walk_tar<R: Read + Seek>(
             name = stripped.to_string();
         }
         let padded = size.div_ceil(512) * 512;
+        // Readers accept a last entry without its padding; its data must be whole.
+        if pos + size > len {
+            return Err(truncated(&name, pos, size));
+        }
         if kind == b'L' {
             let mut data = vec![0u8; size as usize];
             r.read_exact(&mut data)?;
-            r.seek(SeekFrom::Current((padded - size) as i64))?;
             long_name = Some(cstr(&data));
-            continue;
-        }
-        if (kind == b'0' || kind == 0) && want(&name, size) {
+        } else if (kind == b'0' || kind == 0) && want(&name, size) {
             let mut data = vec![0u8; size as usize];
             r.read_exact(&mut data)?;
-            r.seek(SeekFrom::Current((padded - size) as i64))?;
             got(&name, data);
-        } else {
-            r.seek(SeekFrom::Current(padded as i64))?;
         }
+        pos = (pos + padded).min(len);
+        r.seek(SeekFrom::Start(pos))?;
+        last = name;
     }
 }
 
