@@ -1,10 +1,40 @@
-//! Command-line interface. Every flag also reads an environment variable.
+//! Command-line interface, following docs/conventions.md: every flag reads an environment
+//! variable, booleans take 1/0/true/false/yes/no/on/off, durations are humantime (a bare
+//! number is seconds), global flags go before or after the subcommand.
 
 use crate::ledger::LedgerKind;
-use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use e2e_core::cli::{ArgAlias, Compat, EnvAlias};
+use e2e_core::values::{parse_bool, parse_count, parse_duration};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Old names still accepted (README "Changelog"); `DATABASE_URL` is honoured for good.
+pub const COMPAT: Compat = Compat {
+    env: &[
+        EnvAlias {
+            var: "MIGRATE_DIR",
+            old: "MIGRATIONS_DIR",
+            deprecated: true,
+        },
+        EnvAlias {
+            var: "E2E_DATABASE_URL",
+            old: "DATABASE_URL",
+            deprecated: false,
+        },
+        EnvAlias {
+            var: "MIGRATE_MAN_OUT_DIR",
+            old: "MIGRATE_MAN_DIR",
+            deprecated: true,
+        },
+    ],
+    args: &[ArgAlias {
+        old: "-t",
+        new: "--table",
+        takes_value: true,
+        after: "verify",
+    }],
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -54,15 +84,11 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory holding the NNN_description.sql files (top level only).
-    #[arg(
-        long,
-        global = true,
-        env = "MIGRATIONS_DIR",
-        default_value = "migrations"
-    )]
+    #[arg(long, global = true, env = "MIGRATE_DIR", default_value = "migrations")]
     pub dir: PathBuf,
-    /// PostgreSQL URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE (PG* variables fill gaps).
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    /// PostgreSQL URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE (PG* variables fill gaps;
+    /// DATABASE_URL is read when E2E_DATABASE_URL is unset).
+    #[arg(long, global = true, env = "E2E_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Ledger table layout: sqlx's `_sqlx_migrations` or goose's `goose_db_version`.
     #[arg(long, global = true, env = "MIGRATE_LEDGER", value_enum, default_value_t = LedgerArg::Sqlx)]
@@ -74,22 +100,22 @@ pub struct Global {
     #[arg(long, global = true, env = "MIGRATE_CONNECT_TIMEOUT", value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
     /// Apply unapplied migrations older than the newest applied one (default: refuse).
-    #[arg(long, global = true, env = "MIGRATE_ALLOW_OUT_OF_ORDER", value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MIGRATE_ALLOW_OUT_OF_ORDER", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub allow_out_of_order: bool,
     /// Go on even though the Up section of applied migrations changed (checksum mismatch).
-    #[arg(long, global = true, env = "MIGRATE_IGNORE_CHECKSUM", value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MIGRATE_IGNORE_CHECKSUM", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub ignore_checksum: bool,
     /// Go on even though the ledger has versions without a file.
-    #[arg(long, global = true, env = "MIGRATE_IGNORE_MISSING", value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MIGRATE_IGNORE_MISSING", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub ignore_missing: bool,
     /// Print one JSON document on stdout instead of lines.
-    #[arg(long, global = true, env = "MIGRATE_JSON", value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "MIGRATE_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     /// Only errors and warnings on stderr.
-    #[arg(long, short = 'q', global = true, env = "MIGRATE_QUIET", value_parser = BoolishValueParser::new())]
+    #[arg(long, short = 'q', global = true, env = "MIGRATE_QUIET", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub quiet: bool,
     /// More detail on stderr.
-    #[arg(long, short = 'v', global = true, env = "MIGRATE_VERBOSE", action = clap::ArgAction::Count)]
+    #[arg(long, short = 'v', global = true, env = "MIGRATE_VERBOSE", action = ArgAction::Count, value_parser = parse_count)]
     pub verbose: u8,
 }
 
@@ -117,7 +143,7 @@ pub enum Command {
         #[arg(long, env = "MIGRATE_TO", value_name = "VERSION")]
         to: Option<i64>,
         /// Print what would be applied; change nothing.
-        #[arg(long, env = "MIGRATE_DRY_RUN", value_parser = BoolishValueParser::new())]
+        #[arg(long, env = "MIGRATE_DRY_RUN", action = ArgAction::SetTrue, value_parser = parse_bool)]
         dry_run: bool,
     },
     /// Revert applied migrations newest first by running their Down sections (default: one).
@@ -135,7 +161,7 @@ pub enum Command {
         #[arg(long, env = "MIGRATE_STEPS", value_name = "K")]
         steps: Option<usize>,
         /// Print what would be reverted; change nothing.
-        #[arg(long, env = "MIGRATE_DRY_RUN", value_parser = BoolishValueParser::new())]
+        #[arg(long, env = "MIGRATE_DRY_RUN", action = ArgAction::SetTrue, value_parser = parse_bool)]
         dry_run: bool,
     },
     /// Show every migration: applied / pending / modified / missing, with times.
@@ -143,15 +169,10 @@ pub enum Command {
     /// Check that tables exist and (unless --tables-only) that every migration is applied.
     Verify {
         /// A table that must exist (schema-qualified or on the search_path); repeatable.
-        #[arg(
-            long = "table",
-            short = 't',
-            env = "MIGRATE_VERIFY_TABLES",
-            value_delimiter = ','
-        )]
+        #[arg(long = "table", env = "MIGRATE_VERIFY_TABLES", value_delimiter = ',')]
         tables: Vec<String>,
         /// Only check the tables, not the migration directory.
-        #[arg(long, env = "MIGRATE_TABLES_ONLY", value_parser = BoolishValueParser::new())]
+        #[arg(long, env = "MIGRATE_TABLES_ONLY", action = ArgAction::SetTrue, value_parser = parse_bool)]
         tables_only: bool,
     },
     /// Print a shell completion script.
@@ -161,29 +182,9 @@ pub enum Command {
     },
     /// Write man pages (roff) for migrate and its subcommands into a directory.
     Man {
-        #[arg(long, default_value = "target/man", env = "MIGRATE_MAN_DIR")]
+        #[arg(long, default_value = "target/man", env = "MIGRATE_MAN_OUT_DIR")]
         out_dir: PathBuf,
     },
-}
-
-/// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => (&s[..i], s[i..].trim()),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 30s, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -197,11 +198,13 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("3 weeks").is_err());
+    fn durations_in_the_one_syntax() {
+        for (text, secs) in [("1h30m", 5400), ("5", 5), ("7d", 604_800), ("1w", 604_800)] {
+            let c = Cli::try_parse_from(["migrate", "--lock-timeout", text, "status"]).unwrap();
+            assert_eq!(c.global.lock_timeout, Duration::from_secs(secs), "{text}");
+        }
+        let c = Cli::try_parse_from(["migrate", "status", "--connect-timeout", "500ms"]).unwrap();
+        assert_eq!(c.global.connect_timeout, Duration::from_millis(500));
+        assert!(Cli::try_parse_from(["migrate", "--lock-timeout", "soon", "status"]).is_err());
     }
 }

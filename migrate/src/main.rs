@@ -1,7 +1,9 @@
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = migrate::cli::Cli::parse();
+    let cli = match e2e_core::cli::parse::<migrate::cli::Cli>("migrate", &migrate::cli::COMPAT) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     e2e_core::exit::finish("migrate", migrate::run(cli))
 }

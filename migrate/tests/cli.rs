@@ -35,8 +35,8 @@ fn help_shows_examples_env_vars_and_exit_codes() {
         "Examples:",
         "migrate up",
         "migrate down --steps 3",
-        "[env: MIGRATIONS_DIR=",
-        "[env: DATABASE_URL",
+        "[env: MIGRATE_DIR=",
+        "[env: E2E_DATABASE_URL",
         "[env: MIGRATE_LEDGER=",
         "[env: MIGRATE_LOCK_TIMEOUT=",
         "[env: MIGRATE_ALLOW_OUT_OF_ORDER=",
@@ -61,6 +61,7 @@ fn help_shows_examples_env_vars_and_exit_codes() {
 fn no_database_url_is_a_usage_error() {
     let mut c = std::process::Command::new(bin());
     c.env_remove("DATABASE_URL")
+        .env_remove("E2E_DATABASE_URL")
         .args(["--dir"])
         .arg(corpus())
         .arg("status");
@@ -243,7 +244,8 @@ fn every_format_error_is_reported_before_connecting() {
 fn flags_read_their_environment_variables() {
     let dir = dir_with(&[("001_a.sql", "SELECT 1;\n")]);
     let mut c = std::process::Command::new(bin());
-    c.env("MIGRATIONS_DIR", dir.path())
+    c.env("MIGRATE_DIR", dir.path())
+        .env_remove("E2E_DATABASE_URL")
         .env("DATABASE_URL", url_to(1))
         .env("MIGRATE_LEDGER", "goose")
         .env("MIGRATE_JSON", "1")
@@ -255,4 +257,68 @@ fn flags_read_their_environment_variables() {
     let mut c = std::process::Command::new(bin());
     c.env("MIGRATE_LEDGER", "mongo").arg("status");
     assert_eq!(run(c).code, 2);
+}
+
+#[test]
+fn boolean_variables_take_every_spelling_and_durations_one_syntax() {
+    let dir = dir_with(&[("001_a.sql", "SELECT 1;\n")]);
+    for (word, timeout) in [("1", "1h30m"), ("yes", "5"), ("ON", "7d"), ("no", "90s")] {
+        let mut c = migrate_cmd(dir.path(), &url_to(1));
+        c.env("MIGRATE_JSON", word)
+            .env("MIGRATE_QUIET", word)
+            .env("MIGRATE_VERBOSE", word)
+            .env("MIGRATE_IGNORE_MISSING", word)
+            .env("MIGRATE_LOCK_TIMEOUT", timeout)
+            .env("MIGRATE_CONNECT_TIMEOUT", "1")
+            .arg("status");
+        let r = run(c);
+        // Exit 1 (nothing listens on port 1), not 2 (a value refused).
+        assert_eq!(r.code, 1, "{word} {timeout}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn old_names_still_work_with_a_warning() {
+    let dir = dir_with(&[("001_a.sql", "SELECT 1;\n")]);
+    let mut c = std::process::Command::new(bin());
+    c.env_remove("MIGRATE_DIR")
+        .env_remove("E2E_DATABASE_URL")
+        .env("MIGRATIONS_DIR", dir.path())
+        .env("DATABASE_URL", url_to(1))
+        .args(["--connect-timeout", "1", "verify", "-t", "x"]);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "migrate: warning: environment variable MIGRATIONS_DIR is deprecated; use MIGRATE_DIR"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("migrate: warning: -t is deprecated; use --table"),
+        "{}",
+        r.stderr
+    );
+    // DATABASE_URL is honoured, not deprecated.
+    assert!(
+        !r.stderr.contains("DATABASE_URL is deprecated"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
+}
+
+#[test]
+fn clap_errors_carry_the_tool_name_and_exit_2() {
+    let mut c = std::process::Command::new(bin());
+    c.args(["--lock-timeout", "soon", "status"]);
+    let r = run(c);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("migrate: error: invalid value 'soon'"),
+        "{}",
+        r.stderr
+    );
 }

@@ -608,9 +608,9 @@ fn verify_checks_tables_and_applied_migrations() {
         &db.url,
         &[
             "verify",
-            "-t",
+            "--table",
             "audit_events",
-            "-t",
+            "--table",
             "public.notification_audit",
             "--json",
         ],

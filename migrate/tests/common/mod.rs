@@ -98,7 +98,9 @@ pub fn migrate_cmd(dir: &Path, url: &str) -> Command {
     let mut c = Command::new(bin());
     for k in [
         "DATABASE_URL",
+        "E2E_DATABASE_URL",
         "MIGRATIONS_DIR",
+        "MIGRATE_DIR",
         "MIGRATE_LEDGER",
         "MIGRATE_JSON",
         "MIGRATE_LOCK_TIMEOUT",
