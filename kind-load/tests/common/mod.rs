@@ -350,3 +350,152 @@ pub fn oci_partial_multiarch(name: &str) -> (Vec<u8>, String) {
     t.extend_from_slice(&[0u8; 1024]);
     (t, index_d)
 }
+
+/// A throwaway Kind-like cluster in the Docker engine at `host`, made of the fixture's node
+/// image (a real containerd per node), for tests that pause, stop or break nodes without
+/// disturbing the shared fixture cluster. Removed (unpaused first) when dropped, also on panic.
+pub struct Throwaway {
+    pub host: String,
+    pub cluster: String,
+    pub nodes: Vec<String>,
+}
+
+impl Throwaway {
+    /// `workers` workers besides the control plane, containerd up in each.
+    pub fn new(host: &str, fixture_node: &str, prefix: &str, workers: usize) -> Self {
+        let image = docker(
+            host,
+            &["inspect", "--format", "{{.Config.Image}}", fixture_node],
+        )
+        .trim()
+        .to_string();
+        let caps = docker(
+            host,
+            &[
+                "inspect",
+                "--format",
+                "{{range .HostConfig.CapAdd}}{{.}} {{end}}",
+                fixture_node,
+            ],
+        );
+        let cluster = unique(prefix);
+        let mut t = Throwaway {
+            host: host.to_string(),
+            cluster: cluster.clone(),
+            nodes: Vec::new(),
+        };
+        for i in 0..=workers {
+            let (name, role) = match i {
+                0 => (format!("{cluster}-control-plane"), "control-plane"),
+                1 => (format!("{cluster}-worker"), "worker"),
+                n => (format!("{cluster}-worker{n}"), "worker"),
+            };
+            let mut args: Vec<String> = [
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--hostname",
+                &name,
+                "--label",
+                &format!("io.x-k8s.kind.cluster={cluster}"),
+                "--label",
+                &format!("io.x-k8s.kind.role={role}"),
+                "--tmpfs",
+                "/run",
+                "--tmpfs",
+                "/tmp",
+                "-v",
+                "/var/lib/containerd",
+                "--security-opt",
+                "seccomp=unconfined",
+                "--security-opt",
+                "apparmor=unconfined",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(caps.split_whitespace().map(|c| format!("--cap-add={c}")));
+            args.push(image.clone());
+            t.nodes.push(name);
+            docker(host, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        for n in &t.nodes {
+            let up = (0..150).any(|_| {
+                let ok = docker_raw(host, &["exec", n, "ctr", "version"])
+                    .status
+                    .success();
+                if !ok {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                ok
+            });
+            assert!(up, "containerd did not start in {n}");
+        }
+        t
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        for n in &self.nodes {
+            let _ = docker_raw(&self.host, &["unpause", n]);
+            let _ = docker_raw(&self.host, &["rm", "-f", "-v", n]);
+        }
+    }
+}
+
+/// Unpauses a node container when dropped (also on panic).
+pub struct Unpause<'a>(pub &'a str, pub &'a str);
+
+impl Drop for Unpause<'_> {
+    fn drop(&mut self) {
+        let _ = docker_raw(self.0, &["unpause", self.1]);
+    }
+}
+
+/// The refs of unfinished ingests in a node (`ctr content active`).
+pub fn active_ingests(host: &str, node: &str) -> Vec<String> {
+    docker(
+        host,
+        &["exec", node, "ctr", "-n", "k8s.io", "content", "active"],
+    )
+    .lines()
+    .skip(1)
+    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+    .collect()
+}
+
+/// Waits up to `secs` for `ok`, polling every 200 ms; true when it held.
+pub fn eventually(secs: u64, mut ok: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if ok() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The SHA-256 (hex) of a file in a node's image rootfs, read through `ctr images mount` (no
+/// pod, no container): proves the image unpacks and holds that file.
+pub fn file_sha_in_image(host: &str, node: &str, image: &str, path: &str) -> String {
+    let dir = format!("/tmp/{}", unique("kl-mnt"));
+    let script = format!(
+        "set -e; mkdir -p {dir}; ctr -n k8s.io images mount {image} {dir} >/dev/null; \
+         sha256sum {dir}{path} | cut -d' ' -f1; ctr -n k8s.io images unmount --rm {dir} >/dev/null"
+    );
+    docker(host, &["exec", node, "sh", "-c", &script])
+        .trim()
+        .to_string()
+}
+
+/// The SHA-256 (hex) of a local file.
+pub fn file_sha(path: &Path) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
