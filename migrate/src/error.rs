@@ -40,7 +40,7 @@ impl Error {
     }
 
     pub(crate) fn db(context: impl fmt::Display, e: &sqlx::Error) -> Self {
-        Error::Db(format!("{context}: {}", describe_sqlx(e)))
+        Error::Db(format!("{context}: {}", describe_lost(e)))
     }
 }
 
@@ -92,6 +92,16 @@ pub fn is_connection_lost(e: &sqlx::Error) -> bool {
             .code()
             .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
         _ => false,
+    }
+}
+
+/// A lost connection in words (sqlx says `expected to read 5 bytes, got 0 bytes at EOF`).
+pub fn describe_lost(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the connection closed before the server's answer arrived".to_string()
+        }
+        other => describe_sqlx(other),
     }
 }
 

@@ -2,7 +2,9 @@
 //! multi-statement simple query, the ledger row written in the same transaction), statement by
 //! statement outside a transaction for NO TRANSACTION files, all under a session advisory lock.
 
-use crate::error::{describe_sqlx, is_connection_lost, Cause, Direction, Error, StatementError};
+use crate::error::{
+    describe_lost, describe_sqlx, is_connection_lost, Cause, Direction, Error, StatementError,
+};
 use crate::ledger::{reset_session, Ledger, LedgerKind, Row};
 use crate::lock;
 use crate::source::{Migration, MigrationSet, Section};
@@ -729,7 +731,7 @@ impl Migrator {
                 "{}: the connection was lost after COMMIT was sent ({}), so the outcome is unknown: the migration and its ledger row \
                  were either both committed or both rolled back. Run `migrate status` to see which, then `migrate up` again",
                 m.name,
-                describe_sqlx(&e)
+                describe_lost(&e)
             ))),
         }
     }
@@ -846,7 +848,7 @@ fn statement_error_at(
         sqlstate: pg.map(|p| p.code().to_string()),
         message: match pg {
             Some(p) => p.message().to_string(),
-            None => describe_sqlx(e),
+            None => describe_lost(e),
         },
         detail: pg.and_then(|p| p.detail()).map(str::to_string),
         hint: pg.and_then(|p| p.hint()).map(str::to_string),

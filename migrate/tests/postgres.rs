@@ -122,11 +122,13 @@ fn corpus_up_equals_psql_schema_and_down_to_zero_leaves_nothing() {
     // status shows everything applied, with times.
     let r = migrate(&corpus(), &ours.url, &["status", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["tool"], "migrate");
+    let rows = doc["results"].as_array().unwrap();
     assert_eq!(rows.len(), 15);
-    assert!(rows
-        .iter()
-        .all(|r| r["state"] == "applied" && r["applied_at"].is_string()));
+    assert!(rows.iter().all(|r| r["status"] == "applied"
+        && r["applied_at"].is_string()
+        && r["seconds"].is_number()));
 
     let r = migrate(&corpus(), &ours.url, &["down", "--to", "0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -271,9 +273,13 @@ fn error_position_and_do_block_context_map_to_file_lines() {
     // --json carries the same facts.
     let r = migrate(dir.path(), &db.url, &["up", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(doc["error"]["sqlstate"], "P0001");
-    assert_eq!(doc["error"]["line"], 4);
-    assert_eq!(doc["error"]["hint"], "some hint");
+    assert_eq!(doc["failure"]["sqlstate"], "P0001");
+    assert_eq!(doc["failure"]["line"], 4);
+    assert_eq!(doc["failure"]["hint"], "some hint");
+    assert!(doc["error"].as_str().unwrap().contains("ERROR P0001: boom"));
+    let failed = doc["results"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(failed["status"], "failed", "{doc}");
+    assert!(failed["seconds"].is_number());
     assert!(!r.stdout.contains("password"));
 }
 
@@ -374,13 +380,14 @@ fn database_migrated_by_goose_is_read_with_the_goose_ledger() {
         &["--ledger", "goose", "status", "--json"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = doc["results"].as_array().unwrap();
     let states: Vec<(i64, String)> = rows
         .iter()
         .map(|r| {
             (
                 r["version"].as_i64().unwrap(),
-                r["state"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
             )
         })
         .collect();
@@ -388,12 +395,10 @@ fn database_migrated_by_goose_is_read_with_the_goose_ledger() {
     assert!(states[..5].iter().all(|s| s.1 == "applied"), "{states:?}");
     assert!(states[5..].iter().all(|s| s.1 == "pending"), "{states:?}");
     assert!(rows[0]["applied_at"].is_string());
+    // Without --ledger goose the goose ledger is noticed, not read as "all pending".
     let r = migrate(&corpus(), &db.url, &["status"]);
-    assert!(
-        r.stdout.lines().all(|l| l.contains("pending")),
-        "sqlx ledger sees nothing: {}",
-        r.stdout
-    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("Pass --ledger goose"), "{}", r.stderr);
     let r = status_with_env_ledger(&db);
     assert!(
         r.stdout.lines().next().unwrap().contains("applied"),
