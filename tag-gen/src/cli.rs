@@ -46,6 +46,12 @@ pub enum Command {
     /// Service image: `<registry>/<prefix><service>:<service>-<user>-<git7>-<unix seconds>`.
     #[command(after_long_help = EXAMPLES)]
     Service(ServiceArgs),
+    /// Content image: `<registry>/<name>:<consumer>-<12 hex>`, the hex digits from a SHA-256 over
+    /// exactly what image-build would send for the build (the files that survive
+    /// `.dockerignore` with path, mode, link target and content, the Dockerfile, build args,
+    /// target, platform): equal inputs give the equal reference, on any checkout and any day.
+    #[command(after_long_help = CONTENT_EXAMPLES)]
+    Content(ContentArgs),
     /// Validate references against the OCI distribution grammar; valid ones are echoed on
     /// stdout, each invalid one is explained on stderr (exit 1 if any is invalid).
     Check {
@@ -80,6 +86,66 @@ pub struct InfraArgs {
     /// Pin the random suffix (reproducible re-runs).
     #[arg(long, env = "TAG_GEN_SUFFIX", conflicts_with = "tag")]
     pub suffix: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+const CONTENT_EXAMPLES: &str = "\
+Examples:
+  # The tag changes only when what the build would send changes:
+  tag-gen content datastorage --consumer aianalysis --context build/ds --build-arg GOARCH=amd64
+    localhost/datastorage:aianalysis-3f9a0c41d2e7
+
+  # Every image of an image-build spec file (or --image specs) in one call, as make variables:
+  tag-gen content --consumer aianalysis --spec images.yaml -o env
+  tag-gen content --consumer aianalysis -i tag=datastorage,context=build/ds -o env
+
+Exit codes: 0 success, 1 a context file cannot be read, 2 usage error (bad context,
+Dockerfile, .dockerignore or spec).";
+
+#[derive(Debug, Args)]
+pub struct ContentArgs {
+    /// Image names; each gets a reference for the build given by --context, --file,
+    /// --build-arg, --target and --platform.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// The suite that consumes the images (first part of the tag).
+    #[arg(long, short = 'c', env = "TAG_GEN_CONSUMER")]
+    pub consumer: String,
+    /// Build context directory, as given to image-build.
+    #[arg(long, env = "TAG_GEN_CONTEXT", value_name = "DIR", default_value = ".")]
+    pub context: PathBuf,
+    /// Dockerfile, relative to the current directory as in image-build [default: CONTEXT/Dockerfile].
+    #[arg(long, short = 'f', env = "TAG_GEN_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Build argument KEY=VALUE (repeatable; a bare KEY takes its value from the environment).
+    #[arg(
+        long = "build-arg",
+        env = "TAG_GEN_BUILD_ARGS",
+        value_delimiter = '\n',
+        value_name = "K=V"
+    )]
+    pub build_args: Vec<String>,
+    /// Dockerfile stage to build.
+    #[arg(long, env = "TAG_GEN_TARGET")]
+    pub target: Option<String>,
+    /// Platform of the build (e.g. linux/amd64).
+    #[arg(long, env = "TAG_GEN_PLATFORM")]
+    pub platform: Option<String>,
+    /// An image as image-build's --image takes it (`tag=NAME,context=DIR,file=...,build-arg=K=V`);
+    /// repeatable. Its fields win over the flags above.
+    #[arg(
+        long = "image",
+        short = 'i',
+        env = "TAG_GEN_IMAGES",
+        value_delimiter = ';',
+        value_name = "SPEC"
+    )]
+    pub images: Vec<String>,
+    /// A spec file as image-build reads it (YAML or JSON); one reference per image, named by
+    /// its `tag` (registry and repository kept, the tag replaced).
+    #[arg(long, env = "TAG_GEN_SPEC", value_name = "FILE")]
+    pub spec: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -130,9 +196,9 @@ pub struct CommonArgs {
         value_name = "VAR"
     )]
     pub vars: Vec<String>,
-    /// How many references to print per name.
+    /// How many references to print per name (at most 100000; printed as they are made).
     #[arg(long, short = 'n', env = "TAG_GEN_COUNT", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub count: u32,
     /// Claim each reference in this directory (one file per reference, created exclusively)
     /// and redraw on a clash: no two tag-gen runs sharing the directory print the same one.

@@ -29,6 +29,15 @@ pub enum Parts {
         git: String,
         timestamp: u64,
     },
+    /// From the digest of the build's inputs (`tag-gen content`).
+    Content {
+        consumer: String,
+        /// The full SHA-256 (64 hex digits); the tag holds its first 12.
+        digest: String,
+        /// Entries of the context that are sent, and their bytes.
+        files: usize,
+        bytes: u64,
+    },
     /// The whole tag was pinned.
     Pinned,
 }

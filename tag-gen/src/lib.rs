@@ -2,21 +2,23 @@
 //!
 //! `infra` tags carry 8 hex digits from the OS random source (32 bits: two runs clash with
 //! probability 2^-32 per pair; `--claim-dir` makes a clash impossible among runs sharing a
-//! directory). `service` tags carry user, git hash and Unix seconds. Everything printed is
-//! re-parsed with the OCI grammar before it is printed.
+//! directory). `service` tags carry user, git hash and Unix seconds. `content` tags carry 12 hex
+//! digits of a SHA-256 over what the build would send. Everything printed is re-parsed with the
+//! OCI grammar before it is printed.
 
 pub mod claim;
 pub mod cli;
+pub mod content;
 pub mod generate;
 pub mod output;
 pub mod source;
 
 use clap::CommandFactory;
-use cli::{Cli, Command, CommonArgs, Format, InfraArgs, ServiceArgs};
+use cli::{Cli, Command, CommonArgs, ContentArgs, Format, InfraArgs, ServiceArgs};
 use e2e_core::{CliError, Reference};
 use generate::{Generated, Parts};
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 /// How many times a clashing random suffix is redrawn before giving up.
 const MAX_DRAWS: u32 = 64;
@@ -26,6 +28,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Infra(args) => infra(args, out),
         Command::Service(args) => service(args, out),
+        Command::Content(args) => content(args, out),
         Command::Check { references } => check(&references, out),
         Command::Parse { reference } => parse(&reference, out),
         Command::Completions { shell } => {
@@ -51,10 +54,15 @@ fn infra(args: InfraArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let pinned = pinned_tag.is_some() || pinned_suffix.is_some();
     check_count(c, pinned)?;
     let vars = env_vars(c, &args.names)?;
+    // Everything that can be refused is checked before the first line is printed.
+    let repos = args
+        .names
+        .iter()
+        .map(|n| generate::repository("infrastructure name", n))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashSet::new();
-    let mut lines = Vec::new();
-    for (name, var) in args.names.iter().zip(&vars) {
-        let repo = generate::repository("infrastructure name", name)?;
+    let mut lines = Lines::new(out);
+    for ((name, var), repo) in args.names.iter().zip(&vars).zip(repos) {
         for i in 0..c.count {
             let mut draws = 0;
             let g = loop {
@@ -97,10 +105,10 @@ fn infra(args: InfraArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     )));
                 }
             };
-            lines.push(output::render(&g, format(c), &numbered(var, i, c.count)));
+            lines.push(&output::render(&g, format(c), &numbered(var, i, c.count)))?;
         }
     }
-    write_lines(out, &lines)
+    lines.finish()
 }
 
 fn service(args: ServiceArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -156,6 +164,54 @@ fn service(args: ServiceArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 claim_dir_display(c)
             )));
         }
+        lines.push(output::render(&g, format(c), var));
+    }
+    write_lines(out, &lines)
+}
+
+fn content(args: ContentArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let c = &args.common;
+    let registry = generate::registry(&c.registry)?;
+    let consumer = generate::tag_part("--consumer", &args.consumer)?;
+    let pinned_tag = pin_tag(c)?;
+    if c.count > 1 {
+        return Err(CliError::usage(
+            "--count applies to `infra` only: a content tag is the same for the same inputs",
+        ));
+    }
+    if c.claim_dir.is_some() {
+        return Err(CliError::usage(
+            "--claim-dir does not apply to `content`: equal inputs must give the equal \
+             reference on every run (that is what lets a re-run reuse the image)",
+        ));
+    }
+    let jobs = content::jobs(&args)?;
+    let names: Vec<String> = jobs.iter().map(|j| j.repository.clone()).collect();
+    let vars = env_vars(c, &names)?;
+    let mut lines = Vec::new();
+    for (job, var) in jobs.iter().zip(&vars) {
+        let d = content::digest_job(job)?;
+        let (tag, parts) = match &pinned_tag {
+            Some(t) => (t.clone(), Parts::Pinned),
+            None => (
+                format!("{consumer}-{}", &d.digest[..content::TAG_HEX]),
+                Parts::Content {
+                    consumer: consumer.clone(),
+                    digest: d.digest,
+                    files: d.files,
+                    bytes: d.bytes,
+                },
+            ),
+        };
+        let reg = job.registry.clone().or_else(|| registry.clone());
+        let g = generate::assemble(
+            reg.as_deref(),
+            job.repository.clone(),
+            tag,
+            &job.name,
+            tag_arg(&pinned_tag, "--consumer"),
+            parts,
+        )?;
         lines.push(output::render(&g, format(c), var));
     }
     write_lines(out, &lines)
@@ -220,8 +276,29 @@ fn check_count(c: &CommonArgs, pinned: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// One variable name per name for `--format env` (user-given or derived).
+/// One variable name per name for `--format env` (user-given or derived); two names that
+/// would set the same variable are refused, since the later line would silently win.
 fn env_vars(c: &CommonArgs, names: &[String]) -> Result<Vec<String>, CliError> {
+    let vars = given_or_default_vars(c, names)?;
+    if format(c) == Format::Env {
+        let mut first: std::collections::HashMap<&str, &str> = Default::default();
+        for (name, var) in names.iter().zip(&vars) {
+            if let Some(other) = first.insert(var, name) {
+                return Err(CliError::usage(if c.vars.is_empty() {
+                    format!(
+                        "--format env: `{other}` and `{name}` would both set {var}; give each \
+                         a variable of its own with --var (one per name, in order)"
+                    )
+                } else {
+                    format!("--var {var} is given for both `{other}` and `{name}`")
+                }));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+fn given_or_default_vars(c: &CommonArgs, names: &[String]) -> Result<Vec<String>, CliError> {
     if c.vars.is_empty() {
         return Ok(names.iter().map(|n| output::default_var(n)).collect());
     }
@@ -270,6 +347,31 @@ fn claim_dir_display(c: &CommonArgs) -> String {
         .as_ref()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|| "this run".into())
+}
+
+/// Lines written as they are made (through a buffer), so that `--count 100000` prints its
+/// first line at once and memory stays flat; everything refusable is checked before.
+struct Lines<'a> {
+    out: BufWriter<&'a mut dyn Write>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(out: &'a mut dyn Write) -> Self {
+        Lines {
+            out: BufWriter::with_capacity(64 * 1024, out),
+        }
+    }
+
+    fn push(&mut self, line: &str) -> Result<(), CliError> {
+        self.out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"))
+            .map_err(write_err)
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        self.out.flush().map_err(write_err)
+    }
 }
 
 /// Writes all lines at once, so a failure half-way prints nothing.

@@ -418,7 +418,7 @@ fn help_completions_and_man() {
     assert!(ok(tag_gen().args(["completions", "zsh"])).contains("#compdef tag-gen"));
     let dir = tempfile::tempdir().unwrap();
     let listed = ok(tag_gen().args(["man", "--out-dir"]).arg(dir.path()));
-    assert_eq!(listed.lines().count(), 7);
+    assert_eq!(listed.lines().count(), 8);
     let page = std::fs::read_to_string(dir.path().join("tag-gen-infra.1")).unwrap();
     assert!(page.contains(".TH"));
     assert!(page.contains("consumer"));
