@@ -2,10 +2,21 @@
 //! `--values` file (the flag's long name); precedence: flag > environment > values file > default.
 //! Flags are `Option`s here so the values file can fill what neither flag nor environment set.
 
-use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
+use e2e_core::cli::{Compat, EnvAlias};
+use e2e_core::values::{parse_bool, parse_count};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Old names still accepted, with a warning (README "Changelog").
+pub const COMPAT: Compat = Compat {
+    env: &[EnvAlias {
+        var: "DS_DEPLOY_MAN_OUT_DIR",
+        old: "DS_DEPLOY_MAN_DIR",
+        deprecated: true,
+    }],
+    args: &[],
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,7 +55,6 @@ run `ds-deploy up` again to converge).";
     name = "ds-deploy",
     version,
     after_long_help = EXAMPLES,
-    max_term_width = 120,
     args_override_self = true
 )]
 pub struct Cli {
@@ -70,13 +80,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DS_DEPLOY_VALUES", value_name = "FILE")]
     pub values: Option<PathBuf>,
     /// One JSON document on stdout instead of lines
-    #[arg(long, global = true, env = "DS_DEPLOY_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "DS_DEPLOY_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     /// Only errors and warnings on stderr
-    #[arg(short, long, global = true, env = "DS_DEPLOY_QUIET", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(short, long, global = true, env = "DS_DEPLOY_QUIET", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub quiet: bool,
     /// More detail on stderr
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, env = "DS_DEPLOY_VERBOSE", action = ArgAction::Count, value_parser = parse_count)]
     pub verbose: u8,
 }
 
@@ -103,7 +113,7 @@ pub enum Command {
     },
     /// Write man pages (roff) for ds-deploy and its subcommands into a directory.
     Man {
-        #[arg(long, default_value = "target/man", env = "DS_DEPLOY_MAN_DIR")]
+        #[arg(long, default_value = "target/man", env = "DS_DEPLOY_MAN_OUT_DIR")]
         out_dir: PathBuf,
     },
 }
@@ -190,7 +200,7 @@ pub struct UpArgs {
     #[arg(long, env = "DS_DEPLOY_MIGRATIONS_DIR", value_name = "DIR")]
     pub migrations_dir: Option<PathBuf>,
     /// Deploy without running migrations
-    #[arg(long, env = "DS_DEPLOY_SKIP_MIGRATIONS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "DS_DEPLOY_SKIP_MIGRATIONS", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub skip_migrations: bool,
     /// Migration ledger: goose (goose_db_version, as upstream) or sqlx [default: goose]
     #[arg(long, env = "DS_DEPLOY_LEDGER")]
@@ -221,14 +231,14 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
     /// Print secrets and private keys as they are (masked by default)
-    #[arg(long, env = "DS_DEPLOY_SHOW_SECRETS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "DS_DEPLOY_SHOW_SECRETS", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub show_secrets: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct DownArgs {
     /// Delete the namespace too
-    #[arg(long, env = "DS_DEPLOY_DELETE_NAMESPACE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "DS_DEPLOY_DELETE_NAMESPACE", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub delete_namespace: bool,
     /// Give up waiting for the objects to be gone after this long [default: 2m]
     #[arg(long, env = "DS_DEPLOY_TIMEOUT", value_parser = e2e_core::values::parse_duration)]

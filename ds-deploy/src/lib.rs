@@ -40,9 +40,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> Result<(), CliError> {
     );
     match &cli.command {
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, TOOL, stdout);
-            return Ok(());
+            let cmd = <Cli as clap::CommandFactory>::command();
+            return e2e_core::cli::write_completions(*shell, cmd, TOOL, stdout);
         }
         Command::Man { out_dir } => {
             return e2e_core::clidoc::write_man_pages(
@@ -107,7 +106,11 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
                 Ok(report) => print_up(&report, json, reporter, stdout),
                 Err(e) => {
                     if json {
-                        let doc = serde_json::json!({"status": "failed", "error": e.message});
+                        let doc = e2e_core::json::document(
+                            TOOL,
+                            Vec::new(),
+                            serde_json::json!({"status": "failed", "error": e.message}),
+                        );
                         writeln!(stdout, "{doc}").map_err(out_err)?;
                     }
                     reporter.always(format!("error: {}", e.message));
@@ -125,7 +128,21 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
             let client = cluster::connect(&target).await?;
             let rows = status::status(&client, &target.namespace).await?;
             if json {
-                let doc = serde_json::json!({"namespace": target.namespace, "results": rows});
+                // `seconds` is what the one JSON shape asks of every result; reading a
+                // component takes no time worth reporting.
+                let rows = rows
+                    .iter()
+                    .map(|r| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        v["seconds"] = 0.0.into();
+                        v
+                    })
+                    .collect();
+                let doc = e2e_core::json::document(
+                    TOOL,
+                    rows,
+                    serde_json::json!({"namespace": target.namespace}),
+                );
                 writeln!(stdout, "{doc}").map_err(out_err)?;
             } else {
                 writeln!(
@@ -161,12 +178,21 @@ async fn run_async(cli: &Cli, reporter: &Reporter, stdout: &mut dyn Write) -> Re
             let report =
                 down::down(&client, &target.namespace, args.delete_namespace, timeout).await?;
             if json {
-                let doc = serde_json::json!({
-                    "namespace": target.namespace,
-                    "status": "deleted",
-                    "results": report.deleted.iter().map(|d| serde_json::json!({"name": d, "status": "deleted"})).collect::<Vec<_>>(),
-                    "kept": report.kept,
-                });
+                let doc = e2e_core::json::document(
+                    TOOL,
+                    report
+                        .deleted
+                        .iter()
+                        .map(
+                            |d| serde_json::json!({"name": d, "status": "deleted", "seconds": 0.0}),
+                        )
+                        .collect(),
+                    serde_json::json!({
+                        "namespace": target.namespace,
+                        "status": "deleted",
+                        "kept": report.kept,
+                    }),
+                );
                 writeln!(stdout, "{doc}").map_err(out_err)?;
             } else {
                 for d in &report.deleted {
@@ -212,6 +238,7 @@ fn print_up(
 ) -> Result<(), CliError> {
     if json {
         let mut doc = serde_json::to_value(report).unwrap_or_default();
+        doc["tool"] = TOOL.into();
         doc["status"] = "ready".into();
         writeln!(stdout, "{doc}").map_err(out_err)?;
     } else {

@@ -40,6 +40,7 @@ fn up_serves_https_then_a_second_up_changes_nothing_and_down_removes_everything(
     let out = ds_deploy(&env, &args);
     assert!(out.status.success(), "up failed:\n{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    e2e_core::json::check_shape(&doc, "ds-deploy").unwrap();
     assert_eq!(doc["status"], "ready", "{doc}");
     assert_eq!(doc["changed"], true);
     let migrations = doc["results"]
@@ -286,6 +287,7 @@ fn two_bundles_side_by_side_and_down_of_one_leaves_the_other_ready() {
     let status = ds_deploy(&env, &["status", "-N", &b.name, "--json"]);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let doc: Value = serde_json::from_slice(&status.stdout).unwrap();
+    e2e_core::json::check_shape(&doc, "ds-deploy").unwrap();
     for row in doc["results"].as_array().unwrap() {
         assert_eq!(row["status"], "ready", "{doc}");
     }
