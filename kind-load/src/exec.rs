@@ -186,8 +186,12 @@ fn busy(a: &Shared, doing: Option<String>) {
     })
 }
 
+/// Waiting for the source (the slowest node sets the pace of all): not this node's stall.
 fn idle(a: &Shared) {
-    update(a, |a| a.busy = false)
+    update(a, |a| {
+        a.busy = false;
+        a.doing = "waiting for more of the image (the slowest node sets the pace)".into();
+    })
 }
 
 /// The command for people: `ctr images ls`, or "the load script".
