@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # migrate vs the psql loop it replaces, whole-process times, same run, same PostgreSQL.
-#   bench/migrate.sh [ROUNDS] [NOOP_CALLS]
+#   bench/migrate.sh [ROUNDS] [NOOP_CALLS]        (MIGRATE_BIN=path to time another binary)
 # Each round creates two empty databases and applies the test corpus
 # (migrate/tests/fixtures/corpus, 15 goose-format files) to one with `migrate up` and to the other
 # with a psql loop: one `psql -1 -f` per file's Up section (the NO TRANSACTION file without -1),
@@ -17,8 +17,8 @@ ENV_FILE=${E2E_TESTBED_ENV:-$ROOT/target/testbed/env}
 [ -f "$ENV_FILE" ] || { echo "bench/migrate.sh: no testbed env file ($ENV_FILE); run make testbed-up" >&2; exit 2; }
 ADMIN=$(sed -n 's/^E2E_DATABASE_URL=//p' "$ENV_FILE" | tail -n1)
 [ -n "$ADMIN" ] || { echo "bench/migrate.sh: E2E_DATABASE_URL missing in $ENV_FILE" >&2; exit 2; }
-need_release_tools
-MIG="$ROOT/target/bin/migrate"
+# MIGRATE_BIN: time another build of migrate (e.g. the previous release) instead of target/bin's.
+if [ -n "${MIGRATE_BIN:-}" ]; then MIG=$MIGRATE_BIN; else need_release_tools; MIG="$ROOT/target/bin/migrate"; fi
 CORPUS="$ROOT/migrate/tests/fixtures/corpus"
 tmp=$(mktemp -d)
 dbs=()

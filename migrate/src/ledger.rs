@@ -71,8 +71,15 @@ impl LedgerKind {
 /// statements): what one migration sets (`search_path`, `statement_timeout`, a role, temporary
 /// tables) must not reach the next one or the ledger writes. Settings given at connect time
 /// (`options=-c ...` in the URL) are what `RESET ALL` returns to, so they stay.
+///
+/// It also asks the server (PostgreSQL 14+, where the setting exists; a no-op before) to check
+/// every second during a long statement that the client is still there: if migrate is killed
+/// outright, the server then stops the statement, rolls back and drops the lock at once instead
+/// of when the statement ends.
 pub const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
-     UNLISTEN *; DISCARD PLANS; DISCARD SEQUENCES; DISCARD TEMP";
+     UNLISTEN *; DISCARD PLANS; DISCARD SEQUENCES; DISCARD TEMP; \
+     SELECT pg_catalog.set_config(name, '1s', false) FROM pg_catalog.pg_settings \
+     WHERE name = 'client_connection_check_interval'";
 
 /// Runs [`RESET_SESSION`].
 pub async fn reset_session(conn: &mut PgConnection) -> Result<(), Error> {

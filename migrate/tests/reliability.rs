@@ -484,6 +484,32 @@ fn interrupt_in_a_no_transaction_migration_says_what_stays() {
 }
 
 #[test]
+fn sigkill_mid_statement_the_server_stops_it_and_drops_the_lock() {
+    let Some(admin) = admin_url() else { return };
+    let db = Db::create(&admin, "mig_kill9");
+    let dir = dir_with(&[
+        ("001_a.sql", "CREATE TABLE a (x int);\n"),
+        ("002_slow.sql", SLOW),
+    ]);
+    let child = spawn({
+        let mut c = migrate_cmd(dir.path(), &db.url);
+        c.arg("up");
+        c
+    });
+    wait_for_query(&db, "pg_sleep(120)");
+    kill(&child, "KILL");
+    let r = finish(child);
+    assert_eq!(r.code, -1, "killed by a signal: {}", r.stderr);
+    // Well before the 120 s statement would end, the server notices the client is gone.
+    wait_for_no_sessions(&db);
+    assert_eq!(advisory_locks(&db), "0");
+    assert_eq!(ledger_versions(&db), "1");
+    assert!(!exists(&db, "never"));
+    let r = migrate(dir.path(), &db.url, &["--lock-timeout", "1s", "status"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
 fn terminated_backend_is_not_blamed_on_the_file() {
     let Some(admin) = admin_url() else { return };
     let db = Db::create(&admin, "mig_term");
