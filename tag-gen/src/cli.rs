@@ -1,7 +1,46 @@
-//! Command-line interface. Every flag a Makefile would pass also reads an environment variable.
+//! Command-line interface, following docs/conventions.md: every flag reads an environment
+//! variable, booleans take 1/0/true/false/yes/no/on/off, the output flags are global (before or
+//! after the subcommand).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use e2e_core::cli::{ArgAlias, Compat, EnvAlias};
+use e2e_core::values::parse_bool;
 use std::path::PathBuf;
+
+/// Old names still accepted, with a warning (README "Changelog").
+pub const COMPAT: Compat = Compat {
+    env: &[
+        EnvAlias {
+            var: "E2E_CONSUMER",
+            old: "TAG_GEN_CONSUMER",
+            deprecated: true,
+        },
+        EnvAlias {
+            var: "E2E_REGISTRY",
+            old: "TAG_GEN_REGISTRY",
+            deprecated: true,
+        },
+        EnvAlias {
+            var: "TAG_GEN_MAN_OUT_DIR",
+            old: "TAG_GEN_MAN_DIR",
+            deprecated: true,
+        },
+    ],
+    args: &[
+        ArgAlias {
+            old: "-c",
+            new: "--consumer",
+            takes_value: true,
+            after: "",
+        },
+        ArgAlias {
+            old: "-n",
+            new: "--count",
+            takes_value: true,
+            after: "",
+        },
+    ],
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -36,6 +75,10 @@ Exit codes: 0 success, 1 failure (invalid reference in `check`, claim clash),
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The output flags, accepted before the subcommand too (`tag-gen -o env infra ...`);
+    /// clap hands their values to the subcommand's own copy, which is what is read.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +113,7 @@ pub enum Command {
     },
     /// Write man pages (roff) for tag-gen and its subcommands into a directory.
     Man {
-        #[arg(long, default_value = "target/man", env = "TAG_GEN_MAN_DIR")]
+        #[arg(long, default_value = "target/man", env = "TAG_GEN_MAN_OUT_DIR")]
         out_dir: PathBuf,
     },
 }
@@ -81,7 +124,7 @@ pub struct InfraArgs {
     #[arg(required = true, value_name = "INFRASTRUCTURE")]
     pub names: Vec<String>,
     /// The suite that consumes the images (first part of the tag).
-    #[arg(long, short = 'c', env = "TAG_GEN_CONSUMER")]
+    #[arg(long, env = "E2E_CONSUMER")]
     pub consumer: String,
     /// Pin the random suffix (reproducible re-runs).
     #[arg(long, env = "TAG_GEN_SUFFIX", conflicts_with = "tag")]
@@ -110,7 +153,7 @@ pub struct ContentArgs {
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     /// The suite that consumes the images (first part of the tag).
-    #[arg(long, short = 'c', env = "TAG_GEN_CONSUMER")]
+    #[arg(long, env = "E2E_CONSUMER")]
     pub consumer: String,
     /// Build context directory, as given to image-build.
     #[arg(long, env = "TAG_GEN_CONTEXT", value_name = "DIR", default_value = ".")]
@@ -177,32 +220,33 @@ pub struct ServiceArgs {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Registry host put in front of the repository; empty for none.
-    #[arg(long, env = "TAG_GEN_REGISTRY", default_value = "localhost")]
+    #[arg(long, global = true, env = "E2E_REGISTRY", default_value = "localhost")]
     pub registry: String,
     /// Pin the whole tag (reproducible re-runs); never `latest`.
-    #[arg(long, env = "TAG_GEN_TAG")]
+    #[arg(long, global = true, env = "TAG_GEN_TAG")]
     pub tag: Option<String>,
     /// Output format.
-    #[arg(long, short = 'o', env = "TAG_GEN_FORMAT", value_enum, default_value_t = Format::Ref)]
+    #[arg(long, short = 'o', global = true, env = "TAG_GEN_FORMAT", value_enum, default_value_t = Format::Ref)]
     pub format: Format,
     /// Shorthand for `--format json`.
-    #[arg(long, env = "TAG_GEN_JSON")]
+    #[arg(long, global = true, env = "TAG_GEN_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     /// Variable name(s) for `--format env`, one per name given [default: NAME_IMAGE].
     #[arg(
         long = "var",
+        global = true,
         env = "TAG_GEN_VAR",
         value_delimiter = ',',
         value_name = "VAR"
     )]
     pub vars: Vec<String>,
     /// How many references to print per name (at most 100000; printed as they are made).
-    #[arg(long, short = 'n', env = "TAG_GEN_COUNT", default_value_t = 1,
+    #[arg(long, global = true, env = "TAG_GEN_COUNT", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub count: u32,
     /// Claim each reference in this directory (one file per reference, created exclusively)
     /// and redraw on a clash: no two tag-gen runs sharing the directory print the same one.
-    #[arg(long, env = "TAG_GEN_CLAIM_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "TAG_GEN_CLAIM_DIR", value_name = "DIR")]
     pub claim_dir: Option<PathBuf>,
 }
 
@@ -214,7 +258,7 @@ pub enum Format {
     Tag,
     /// Repository with registry: `localhost/datastorage`.
     Repo,
-    /// One JSON object per line.
+    /// One JSON document: `{"tool": "tag-gen", "results": [...]}`.
     Json,
     /// `NAME=reference` lines for shell `eval` or a make include.
     Env,

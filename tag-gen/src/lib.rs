@@ -32,8 +32,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Check { references } => check(&references, out),
         Command::Parse { reference } => parse(&reference, out),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "tag-gen", out);
-            Ok(())
+            e2e_core::cli::write_completions(shell, Cli::command(), "tag-gen", out)
         }
         Command::Man { out_dir } => {
             e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
@@ -61,7 +60,7 @@ fn infra(args: InfraArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .map(|n| generate::repository("infrastructure name", n))
         .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashSet::new();
-    let mut lines = Lines::new(out);
+    let mut lines = Lines::new(out, format(c) == Format::Json);
     for ((name, var), repo) in args.names.iter().zip(&vars).zip(repos) {
         for i in 0..c.count {
             let mut draws = 0;
@@ -166,7 +165,7 @@ fn service(args: ServiceArgs, out: &mut dyn Write) -> Result<(), CliError> {
         }
         lines.push(output::render(&g, format(c), var));
     }
-    write_lines(out, &lines)
+    write_lines(out, &lines, format(c) == Format::Json)
 }
 
 fn content(args: ContentArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -214,7 +213,7 @@ fn content(args: ContentArgs, out: &mut dyn Write) -> Result<(), CliError> {
         )?;
         lines.push(output::render(&g, format(c), var));
     }
-    write_lines(out, &lines)
+    write_lines(out, &lines, format(c) == Format::Json)
 }
 
 fn check(references: &[String], out: &mut dyn Write) -> Result<(), CliError> {
@@ -351,33 +350,65 @@ fn claim_dir_display(c: &CommonArgs) -> String {
 
 /// Lines written as they are made (through a buffer), so that `--count 100000` prints its
 /// first line at once and memory stays flat; everything refusable is checked before.
+/// With `json`, the lines are the results of the one JSON document, streamed the same way.
 struct Lines<'a> {
     out: BufWriter<&'a mut dyn Write>,
+    json: bool,
+    written: usize,
 }
 
 impl<'a> Lines<'a> {
-    fn new(out: &'a mut dyn Write) -> Self {
+    fn new(out: &'a mut dyn Write, json: bool) -> Self {
         Lines {
             out: BufWriter::with_capacity(64 * 1024, out),
+            json,
+            written: 0,
         }
     }
 
     fn push(&mut self, line: &str) -> Result<(), CliError> {
+        let sep: &[u8] = match (self.json, self.written) {
+            (false, _) => b"",
+            (true, 0) => output::JSON_HEAD.as_bytes(),
+            (true, _) => b",\n",
+        };
+        let end: &[u8] = if self.json { b"" } else { b"\n" };
+        self.written += 1;
         self.out
-            .write_all(line.as_bytes())
-            .and_then(|_| self.out.write_all(b"\n"))
+            .write_all(sep)
+            .and_then(|_| self.out.write_all(line.as_bytes()))
+            .and_then(|_| self.out.write_all(end))
             .map_err(write_err)
     }
 
     fn finish(mut self) -> Result<(), CliError> {
+        if self.json {
+            let head = if self.written == 0 {
+                output::JSON_HEAD
+            } else {
+                ""
+            };
+            let tail = format!("{head}{}", output::JSON_TAIL);
+            self.out.write_all(tail.as_bytes()).map_err(write_err)?;
+        }
         self.out.flush().map_err(write_err)
     }
 }
 
 /// Writes all lines at once, so a failure half-way prints nothing.
-fn write_lines(out: &mut dyn Write, lines: &[String]) -> Result<(), CliError> {
-    let mut text = lines.join("\n");
-    text.push('\n');
+fn write_lines(out: &mut dyn Write, lines: &[String], json: bool) -> Result<(), CliError> {
+    let text = if json {
+        format!(
+            "{}{}{}",
+            output::JSON_HEAD,
+            lines.join(",\n"),
+            output::JSON_TAIL
+        )
+    } else {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    };
     out.write_all(text.as_bytes()).map_err(write_err)
 }
 

@@ -45,13 +45,25 @@ pub fn check_var(var: &str) -> Result<(), CliError> {
     }
 }
 
+/// `--format json` is one document, `{"tool": "tag-gen", "results": [...]}`, each result one
+/// line between these two (streamed: `--count 100000` prints as it goes).
+pub const JSON_HEAD: &str = "{\"tool\": \"tag-gen\", \"results\": [\n";
+pub const JSON_TAIL: &str = "\n]}\n";
+
 /// One output line for `g`. `var` is the variable name for `--format env`.
 pub fn render(g: &Generated, format: Format, var: &str) -> String {
     match format {
         Format::Ref => g.reference.clone(),
         Format::Tag => g.tag.clone(),
         Format::Repo => g.repo(),
-        Format::Json => serde_json::to_string(g).expect("serialisable"),
+        Format::Json => {
+            let mut v = serde_json::to_value(g).expect("serialisable");
+            // The one JSON shape's per-result fields; making a reference takes no time worth
+            // reporting.
+            v["status"] = "generated".into();
+            v["seconds"] = 0.0.into();
+            format!("  {v}")
+        }
         Format::Env => format!("{var}={}", g.reference),
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 fn tag_gen() -> Command {
     let mut c = Command::cargo_bin("tag-gen").unwrap();
     for (k, _) in std::env::vars() {
-        if k.starts_with("TAG_GEN_") {
+        if k.starts_with("TAG_GEN_") || k == "E2E_CONSUMER" || k == "E2E_REGISTRY" {
             c.env_remove(k);
         }
     }
@@ -68,7 +68,14 @@ fn infra_default_format() {
 fn infra_pinned_suffix_every_format() {
     let base = |f: &str| {
         ok(tag_gen()
-            .args(["infra", "datastorage", "-c", "aianalysis", "--format", f])
+            .args([
+                "infra",
+                "datastorage",
+                "--consumer",
+                "aianalysis",
+                "--format",
+                f,
+            ])
             .env("TAG_GEN_SUFFIX", "1884d123"))
     };
     assert_eq!(base("ref"), "localhost/datastorage:aianalysis-1884d123\n");
@@ -78,14 +85,17 @@ fn infra_pinned_suffix_every_format() {
         base("env"),
         "DATASTORAGE_IMAGE=localhost/datastorage:aianalysis-1884d123\n"
     );
+    let doc: serde_json::Value = serde_json::from_str(&base("json")).unwrap();
+    e2e_core::json::check_shape(&doc, "tag-gen").unwrap();
     assert_eq!(
-        base("json"),
-        "{\"reference\":\"localhost/datastorage:aianalysis-1884d123\",\"registry\":\"localhost\",\
-         \"repository\":\"datastorage\",\"tag\":\"aianalysis-1884d123\",\"name\":\"datastorage\",\
-         \"kind\":\"infra\",\"consumer\":\"aianalysis\",\"suffix\":\"1884d123\"}\n"
+        doc["results"],
+        serde_json::json!([{"reference": "localhost/datastorage:aianalysis-1884d123",
+            "registry": "localhost", "repository": "datastorage", "tag": "aianalysis-1884d123",
+            "name": "datastorage", "kind": "infra", "consumer": "aianalysis",
+            "suffix": "1884d123", "status": "generated", "seconds": 0.0}])
     );
     let json = ok(tag_gen()
-        .args(["infra", "datastorage", "-c", "aianalysis", "--json"])
+        .args(["infra", "datastorage", "--consumer", "aianalysis", "--json"])
         .env("TAG_GEN_SUFFIX", "1884d123"));
     assert_eq!(json, base("json"));
 }
@@ -113,7 +123,15 @@ fn several_references_in_one_call() {
 fn chosen_variable_names() {
     let out = ok(tag_gen()
         .args([
-            "infra", "-c", "e2e", "a", "b", "-o", "env", "--var", "DS,HAPI",
+            "infra",
+            "--consumer",
+            "e2e",
+            "a",
+            "b",
+            "-o",
+            "env",
+            "--var",
+            "DS,HAPI",
         ])
         .env("TAG_GEN_SUFFIX", "00000000"));
     assert_eq!(
@@ -121,17 +139,36 @@ fn chosen_variable_names() {
         "DS=localhost/a:e2e-00000000\nHAPI=localhost/b:e2e-00000000\n"
     );
     let out = ok(tag_gen()
-        .args(["infra", "-c", "e2e", "a", "-o", "env"])
+        .args(["infra", "--consumer", "e2e", "a", "-o", "env"])
         .env("TAG_GEN_VAR", "X_REF")
         .env("TAG_GEN_SUFFIX", "00000000"));
     assert_eq!(out, "X_REF=localhost/a:e2e-00000000\n");
     fails(
-        tag_gen().args(["infra", "-c", "e2e", "a", "b", "-o", "env", "--var", "ONE"]),
+        tag_gen().args([
+            "infra",
+            "--consumer",
+            "e2e",
+            "a",
+            "b",
+            "-o",
+            "env",
+            "--var",
+            "ONE",
+        ]),
         2,
         "--var was given 1 time(s) for 2 name(s)",
     );
     fails(
-        tag_gen().args(["infra", "-c", "e2e", "a", "-o", "env", "--var", "1X"]),
+        tag_gen().args([
+            "infra",
+            "--consumer",
+            "e2e",
+            "a",
+            "-o",
+            "env",
+            "--var",
+            "1X",
+        ]),
         2,
         "`1X` is not a valid variable name",
     );
@@ -139,28 +176,32 @@ fn chosen_variable_names() {
 
 #[test]
 fn count_prints_distinct_references() {
-    let out = ok(tag_gen().args(["infra", "x", "-c", "y", "--count", "50"]));
+    let out = ok(tag_gen().args(["infra", "x", "--consumer", "y", "--count", "50"]));
     let set: HashSet<&str> = out.lines().collect();
     assert_eq!(set.len(), 50);
     assert!(set.iter().all(|l| is_infra_ref(l, "x", "y")));
-    let env = ok(tag_gen().args(["infra", "x", "-c", "y", "-n", "2", "-o", "env"]));
+    let env = ok(tag_gen().args(["infra", "x", "--consumer", "y", "--count", "2", "-o", "env"]));
     let vars: Vec<&str> = env.lines().map(|l| l.split('=').next().unwrap()).collect();
     assert_eq!(vars, ["X_IMAGE_1", "X_IMAGE_2"]);
     fails(
         tag_gen()
-            .args(["infra", "x", "-c", "y", "-n", "2"])
+            .args(["infra", "x", "--consumer", "y", "--count", "2"])
             .env("TAG_GEN_SUFFIX", "abcdef01"),
         2,
         "would print the same reference 2 times",
     );
-    fails(tag_gen().args(["infra", "x", "-c", "y", "-n", "0"]), 2, "0");
+    fails(
+        tag_gen().args(["infra", "x", "--consumer", "y", "--count", "0"]),
+        2,
+        "0",
+    );
 }
 
 #[test]
 fn pinned_whole_tag_and_registry_options() {
     assert_eq!(
         ok(tag_gen()
-            .args(["infra", "ds", "-c", "x"])
+            .args(["infra", "ds", "--consumer", "x"])
             .env("TAG_GEN_TAG", "ci-abc-42")),
         "localhost/ds:ci-abc-42\n"
     );
@@ -168,7 +209,7 @@ fn pinned_whole_tag_and_registry_options() {
         ok(tag_gen().args([
             "infra",
             "ds",
-            "-c",
+            "--consumer",
             "x",
             "--tag",
             "v1",
@@ -179,22 +220,22 @@ fn pinned_whole_tag_and_registry_options() {
     );
     assert_eq!(
         ok(tag_gen()
-            .args(["infra", "ds", "-c", "x", "--tag", "v1"])
-            .env("TAG_GEN_REGISTRY", "")),
+            .args(["infra", "ds", "--consumer", "x", "--tag", "v1"])
+            .env("E2E_REGISTRY", "")),
         "ds:v1\n"
     );
     fails(
-        tag_gen().args(["infra", "ds", "-c", "x", "--tag", "latest"]),
+        tag_gen().args(["infra", "ds", "--consumer", "x", "--tag", "latest"]),
         2,
         "--tag (TAG_GEN_TAG) would make the tag `latest`",
     );
     fails(
-        tag_gen().args(["infra", "ds", "-c", "x", "--tag", ".v1"]),
+        tag_gen().args(["infra", "ds", "--consumer", "x", "--tag", ".v1"]),
         2,
         "--tag (TAG_GEN_TAG): the tag `.v1` starts with '.'",
     );
     fails(
-        tag_gen().args(["infra", "ds", "-c", "x", "--registry", "noport"]),
+        tag_gen().args(["infra", "ds", "--consumer", "x", "--registry", "noport"]),
         2,
         "--registry `noport` is not recognisable as a registry host",
     );
@@ -205,7 +246,7 @@ fn consumer_from_environment() {
     assert_eq!(
         ok(tag_gen()
             .args(["infra", "ds"])
-            .env("TAG_GEN_CONSUMER", "gateway")
+            .env("E2E_CONSUMER", "gateway")
             .env("TAG_GEN_SUFFIX", "0a0b0c0d")),
         "localhost/ds:gateway-0a0b0c0d\n"
     );
@@ -214,7 +255,7 @@ fn consumer_from_environment() {
 #[test]
 fn sanitising_is_documented_behaviour() {
     let out = ok(tag_gen()
-        .args(["infra", "Kubernaut/AI Analysis", "-c", "My Suite!!"])
+        .args(["infra", "Kubernaut/AI Analysis", "--consumer", "My Suite!!"])
         .env("TAG_GEN_SUFFIX", "12345678"));
     assert_eq!(out, "localhost/kubernaut/ai-analysis:my-suite-12345678\n");
 }
@@ -222,23 +263,23 @@ fn sanitising_is_documented_behaviour() {
 #[test]
 fn unusable_input_is_a_usage_error_naming_the_argument() {
     fails(
-        tag_gen().args(["infra", "-c", "x", "--", "---"]),
+        tag_gen().args(["infra", "--consumer", "x", "--", "---"]),
         2,
         "infrastructure name `---` has nothing usable left",
     );
     fails(
-        tag_gen().args(["infra", "ds", "-c", ""]),
+        tag_gen().args(["infra", "ds", "--consumer", ""]),
         2,
         "--consumer is empty",
     );
     fails(
-        tag_gen().args(["infra", "ds", "-c", "..."]),
+        tag_gen().args(["infra", "ds", "--consumer", "..."]),
         2,
         "--consumer `...` has nothing usable left",
     );
     let long = "x".repeat(120);
     fails(
-        tag_gen().args(["infra", "ds", "-c", &long]),
+        tag_gen().args(["infra", "ds", "--consumer", &long]),
         2,
         "at most 128 are allowed; shorten --consumer",
     );
@@ -293,11 +334,14 @@ fn service_tag_from_user_git_and_clock() {
         .env("TAG_GEN_USER", "u")
         .env("TAG_GEN_GIT_HASH", "ABCDEF1")
         .env("TAG_GEN_TIMESTAMP", "7"));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    e2e_core::json::check_shape(&doc, "tag-gen").unwrap();
     assert_eq!(
-        json,
-        "{\"reference\":\"localhost/kubernaut-x:x-u-abcdef1-7\",\"registry\":\"localhost\",\
-         \"repository\":\"kubernaut-x\",\"tag\":\"x-u-abcdef1-7\",\"name\":\"x\",\"kind\":\"service\",\
-         \"user\":\"u\",\"git\":\"abcdef1\",\"timestamp\":7}\n"
+        doc["results"],
+        serde_json::json!([{"reference": "localhost/kubernaut-x:x-u-abcdef1-7",
+            "registry": "localhost", "repository": "kubernaut-x", "tag": "x-u-abcdef1-7",
+            "name": "x", "kind": "service", "user": "u", "git": "abcdef1", "timestamp": 7,
+            "status": "generated", "seconds": 0.0}])
     );
 }
 
@@ -324,7 +368,7 @@ fn service_fallbacks_never_crash() {
         .env("USER", "@@@"));
     assert_eq!(out, "localhost/kubernaut-svc:svc-unknown-abc1234-5\n");
     fails(
-        tag_gen().args(["service", "s", "-n", "2"]),
+        tag_gen().args(["service", "s", "--count", "2"]),
         2,
         "--count applies to `infra` only",
     );
@@ -369,7 +413,7 @@ fn claim_dir_prevents_reuse() {
         .args([
             "infra",
             "ds",
-            "-c",
+            "--consumer",
             "x",
             "--suffix",
             "00000001",
@@ -379,7 +423,7 @@ fn claim_dir_prevents_reuse() {
     assert_eq!(first, "localhost/ds:x-00000001\n");
     fails(
         tag_gen()
-            .args(["infra", "ds", "-c", "x", "--suffix", "00000001"])
+            .args(["infra", "ds", "--consumer", "x", "--suffix", "00000001"])
             .env("TAG_GEN_CLAIM_DIR", dir.path()),
         1,
         "`localhost/ds:x-00000001` is already claimed in",
@@ -388,7 +432,7 @@ fn claim_dir_prevents_reuse() {
     let mut all = HashSet::new();
     for _ in 0..20 {
         let out = ok(tag_gen()
-            .args(["infra", "ds", "-c", "x", "--claim-dir"])
+            .args(["infra", "ds", "--consumer", "x", "--claim-dir"])
             .arg(dir.path()));
         assert!(all.insert(out));
     }
@@ -402,11 +446,11 @@ fn help_completions_and_man() {
     assert!(help.contains("TAG_GEN_SUFFIX=deadbeef tag-gen infra"));
     let help = ok(tag_gen().args(["infra", "--help"]));
     for env in [
-        "TAG_GEN_CONSUMER",
+        "E2E_CONSUMER",
         "TAG_GEN_SUFFIX",
         "TAG_GEN_TAG",
         "TAG_GEN_FORMAT",
-        "TAG_GEN_REGISTRY",
+        "E2E_REGISTRY",
         "TAG_GEN_COUNT",
         "TAG_GEN_VAR",
         "TAG_GEN_CLAIM_DIR",
@@ -414,7 +458,11 @@ fn help_completions_and_man() {
         assert!(help.contains(env), "infra --help lacks {env}");
     }
     let bash = ok(tag_gen().args(["completions", "bash"]));
-    assert!(bash.contains("_tag__gen()"));
+    assert!(bash.contains("_tag_gen()"), "{bash}");
+    assert!(
+        bash.contains("-o default tag-gen\n"),
+        "bound to the real name: {bash}"
+    );
     assert!(ok(tag_gen().args(["completions", "zsh"])).contains("#compdef tag-gen"));
     let dir = tempfile::tempdir().unwrap();
     let listed = ok(tag_gen().args(["man", "--out-dir"]).arg(dir.path()));
@@ -422,6 +470,49 @@ fn help_completions_and_man() {
     let page = std::fs::read_to_string(dir.path().join("tag-gen-infra.1")).unwrap();
     assert!(page.contains(".TH"));
     assert!(page.contains("consumer"));
+    assert!(page.contains(".SH EXAMPLES\n.nf\n"), "{page}");
+}
+
+#[test]
+fn conventions_old_names_globals_and_errors() {
+    // Old names: still work, with a warning on stderr.
+    let o = run(tag_gen()
+        .args(["infra", "ds", "-c", "x", "-n", "2"])
+        .env("TAG_GEN_REGISTRY", "reg.local"));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.lines().count(), 2);
+    assert!(o.stdout.starts_with("reg.local/ds:x-"), "{}", o.stdout);
+    for w in [
+        "tag-gen: warning: -c is deprecated; use --consumer",
+        "tag-gen: warning: -n is deprecated; use --count",
+        "tag-gen: warning: environment variable TAG_GEN_REGISTRY is deprecated; use E2E_REGISTRY",
+    ] {
+        assert!(o.stderr.contains(w), "{w}: {}", o.stderr);
+    }
+    // Global flags before the subcommand; booleans in any spelling.
+    let env = ok(tag_gen()
+        .args(["-o", "env", "--var", "DS", "infra", "ds", "--consumer", "x"])
+        .env("TAG_GEN_SUFFIX", "00000001"));
+    assert_eq!(env, "DS=localhost/ds:x-00000001\n");
+    for word in ["1", "yes", "ON"] {
+        let json = ok(tag_gen()
+            .args(["infra", "ds", "--consumer", "x"])
+            .env("TAG_GEN_JSON", word));
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        e2e_core::json::check_shape(&doc, "tag-gen").unwrap();
+    }
+    let json = ok(tag_gen().args(["--json", "service", "a", "b"]));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    e2e_core::json::check_shape(&doc, "tag-gen").unwrap();
+    assert_eq!(doc["results"].as_array().unwrap().len(), 2);
+    // clap's own errors carry the tool's name, exit 2.
+    let o = fails(tag_gen().args(["infra", "--bogus"]), 2, "");
+    assert!(
+        o.stderr
+            .starts_with("tag-gen: error: unexpected argument '--bogus'"),
+        "{}",
+        o.stderr
+    );
 }
 
 /// 16 concurrent processes x 1,250 tags. 32 random bits give ~0.05 expected duplicates among
@@ -432,7 +523,14 @@ fn twenty_thousand_tags_from_sixteen_processes_are_unique() {
     let children: Vec<_> = (0..16)
         .map(|_| {
             std::process::Command::new(&bin)
-                .args(["infra", "datastorage", "-c", "e2e", "--count", "1250"])
+                .args([
+                    "infra",
+                    "datastorage",
+                    "--consumer",
+                    "e2e",
+                    "--count",
+                    "1250",
+                ])
                 .env_remove("TAG_GEN_SUFFIX")
                 .env_remove("TAG_GEN_TAG")
                 .stdout(std::process::Stdio::piped())
@@ -466,18 +564,19 @@ fn every_flag_reads_its_environment_variable() {
     let mut c = tag_gen();
     pin(&mut c);
     assert_eq!(
-        ok(c.args(["infra", "ds", "-c", "x"])
+        ok(c.args(["infra", "ds", "--consumer", "x"])
             .env("TAG_GEN_FORMAT", "tag")),
         "x-abcdef01\n"
     );
     let mut c = tag_gen();
     pin(&mut c);
     let json = ok(c
-        .args(["infra", "ds", "-c", "x"])
+        .args(["infra", "ds", "--consumer", "x"])
         .env("TAG_GEN_JSON", "true"));
-    assert!(json.starts_with("{\"reference\":\"localhost/ds:x-abcdef01\""));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["results"][0]["reference"], "localhost/ds:x-abcdef01");
     let out = ok(tag_gen()
-        .args(["infra", "ds", "-c", "x"])
+        .args(["infra", "ds", "--consumer", "x"])
         .env("TAG_GEN_COUNT", "3"));
     assert_eq!(out.lines().count(), 3);
     let repo = tempfile::tempdir().unwrap();
@@ -487,20 +586,20 @@ fn every_flag_reads_its_environment_variable() {
         .env("TAG_GEN_USER", "ci")
         .env("TAG_GEN_GIT_DIR", repo.path())
         .env("TAG_GEN_TIMESTAMP", "1700000000")
-        .env("TAG_GEN_REGISTRY", "registry.local:5000"));
+        .env("E2E_REGISTRY", "registry.local:5000"));
     assert_eq!(
         out,
         "registry.local:5000/team-gw:gw-ci-unknown-1700000000\n"
     );
     // Flags win over the environment.
     let out = ok(tag_gen()
-        .args(["infra", "ds", "-c", "flag", "--suffix", "00000002"])
-        .env("TAG_GEN_CONSUMER", "env")
+        .args(["infra", "ds", "--consumer", "flag", "--suffix", "00000002"])
+        .env("E2E_CONSUMER", "env")
         .env("TAG_GEN_SUFFIX", "00000001"));
     assert_eq!(out, "localhost/ds:flag-00000002\n");
     fails(
         tag_gen()
-            .args(["infra", "ds", "-c", "x"])
+            .args(["infra", "ds", "--consumer", "x"])
             .env("TAG_GEN_FORMAT", "yaml"),
         2,
         "invalid value 'yaml'",

@@ -8,7 +8,7 @@ use std::path::Path;
 fn tag_gen() -> Command {
     let mut c = Command::cargo_bin("tag-gen").unwrap();
     for (k, _) in std::env::vars() {
-        if k.starts_with("TAG_GEN_") {
+        if k.starts_with("TAG_GEN_") || k == "E2E_CONSUMER" || k == "E2E_REGISTRY" {
             c.env_remove(k);
         }
     }
@@ -181,7 +181,7 @@ fn formats_and_several_images_from_spec_files_and_image_flags() {
         "images:\n  - tag: localhost/datastorage:dev\n    context: ds\n  - tag: mock-llm\n    context: mock\n    build-args: {A: '1'}\n",
     );
     let env = out(tag_gen()
-        .args(["content", "-c", "aianalysis", "-o", "env", "--spec"])
+        .args(["content", "--consumer", "aianalysis", "-o", "env", "--spec"])
         .arg(r.join("images.yaml")));
     let lines: Vec<&str> = env.lines().collect();
     assert_eq!(lines.len(), 2, "{env}");
@@ -192,7 +192,7 @@ fn formats_and_several_images_from_spec_files_and_image_flags() {
     // The same images as --image specs (the pipeline's form) give the same references.
     let flags = out(tag_gen()
         .current_dir(r)
-        .args(["content", "-c", "aianalysis", "-o", "env"])
+        .args(["content", "--consumer", "aianalysis", "-o", "env"])
         .args([
             "-i",
             "tag=datastorage,context=ds",
@@ -203,7 +203,7 @@ fn formats_and_several_images_from_spec_files_and_image_flags() {
     // A build arg from the flags applies to every image; a spec's own wins.
     let merged = out(tag_gen()
         .current_dir(r)
-        .args(["content", "-c", "aianalysis", "--build-arg", "A=1"])
+        .args(["content", "--consumer", "aianalysis", "--build-arg", "A=1"])
         .args(["-i", "tag=mock-llm,context=mock"]));
     assert_eq!(merged.trim(), mock);
 
@@ -212,7 +212,7 @@ fn formats_and_several_images_from_spec_files_and_image_flags() {
         .args([
             "content",
             "datastorage",
-            "-c",
+            "--consumer",
             "aianalysis",
             "--json",
             "--context",
@@ -232,7 +232,7 @@ fn formats_and_several_images_from_spec_files_and_image_flags() {
         .args([
             "content",
             "datastorage",
-            "-c",
+            "--consumer",
             "aianalysis",
             "-o",
             "tag",
@@ -254,7 +254,7 @@ fn bad_inputs_are_usage_errors_naming_them() {
             o.stdout,
         )
     };
-    let (code, err, stdout) = run(&["content", "x", "-c", "a", "--context", "missing"]);
+    let (code, err, stdout) = run(&["content", "x", "--consumer", "a", "--context", "missing"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("missing") && err.starts_with("tag-gen: "),
@@ -262,24 +262,33 @@ fn bad_inputs_are_usage_errors_naming_them() {
     );
     assert!(stdout.is_empty());
     write(r, "ctx/f", "no Dockerfile here");
-    let (code, err, _) = run(&["content", "x", "-c", "a", "--context", "ctx"]);
+    let (code, err, _) = run(&["content", "x", "--consumer", "a", "--context", "ctx"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("Dockerfile"), "{err}");
     write(r, "ctx/Dockerfile", "FROM scratch\n");
     write(r, "ctx/.dockerignore", "[\n");
-    let (code, err, _) = run(&["content", "x", "-c", "a", "--context", "ctx"]);
+    let (code, err, _) = run(&["content", "x", "--consumer", "a", "--context", "ctx"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(".dockerignore"), "{err}");
     std::fs::remove_file(r.join("ctx/.dockerignore")).unwrap();
-    let (code, err, _) = run(&["content", "-c", "a"]);
+    let (code, err, _) = run(&["content", "--consumer", "a"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no image"), "{err}");
-    let (code, err, _) = run(&["content", "x", "-c", "a", "--context", "ctx", "-n", "2"]);
+    let (code, err, _) = run(&[
+        "content",
+        "x",
+        "--consumer",
+        "a",
+        "--context",
+        "ctx",
+        "-n",
+        "2",
+    ]);
     assert_eq!(code, 2, "{err}");
     let (code, err, _) = run(&[
         "content",
         "x",
-        "-c",
+        "--consumer",
         "a",
         "--context",
         "ctx",
@@ -289,14 +298,14 @@ fn bad_inputs_are_usage_errors_naming_them() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--claim-dir"), "{err}");
     write(r, "bad.yaml", "- tag: a\n  colour: red\n");
-    let (code, err, _) = run(&["content", "-c", "a", "--spec", "bad.yaml"]);
+    let (code, err, _) = run(&["content", "--consumer", "a", "--spec", "bad.yaml"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.yaml"), "{err}");
     // A file the walk found but that cannot be read: exit 1, naming it.
     write(r, "ctx/secret", "s");
     std::fs::set_permissions(r.join("ctx/secret"), std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::read(r.join("ctx/secret")).is_err() {
-        let (code, err, _) = run(&["content", "x", "-c", "a", "--context", "ctx"]);
+        let (code, err, _) = run(&["content", "x", "--consumer", "a", "--context", "ctx"]);
         assert_ne!(code, 0, "{err}");
         assert!(err.contains("secret"), "{err}");
     }
