@@ -52,7 +52,7 @@ Examples:
 
   # Where the database stands (applied / pending / modified / missing, with times):
   migrate status
-  migrate status --json | jq '.[] | select(.state != \"applied\")'
+  migrate status --json | jq '.results[] | select(.status != \"applied\")'
 
   # Revert the newest migration, the newest three, or everything above version 5:
   migrate down
@@ -65,7 +65,8 @@ Examples:
 Exit codes: 0 success; 1 the operation failed (a statement failed, the database is unreachable or
 refuses the login, the lock timed out, the files and the ledger disagree, a migration file is
 malformed, verify found a problem); 2 usage or configuration error (bad flags, no database URL,
-an unparsable URL, a missing or empty migration directory).";
+an unparsable URL or an unsupported scheme, a missing or empty migration directory);
+130 interrupted by Ctrl-C, 143 by SIGTERM (the running statement is cancelled and rolled back).";
 
 /// Apply goose-format SQL migrations to PostgreSQL: each exactly once, under an advisory lock,
 /// in its own transaction, recorded in a ledger with checksums.
