@@ -27,9 +27,10 @@ pub mod split;
 pub mod url;
 
 pub use error::{Error, StatementError};
-pub use ledger::LedgerKind;
+pub use ledger::{Ledger, LedgerKind};
 pub use migrator::{
-    connect, Applied, DownTarget, Event, Migrator, Observer, Options, Planned, State, StatusRow,
+    connect, Applied, DownTarget, Event, Interrupt, Migrator, Observer, Options, Planned, State,
+    StatusRow,
 };
 pub use run::run;
 pub use source::{LoadError, Migration, MigrationSet};

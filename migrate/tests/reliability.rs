@@ -484,6 +484,45 @@ fn interrupt_in_a_no_transaction_migration_says_what_stays() {
 }
 
 #[test]
+fn ctrl_c_while_waiting_for_the_lock_changes_nothing() {
+    let Some(admin) = admin_url() else { return };
+    let db = Db::create(&admin, "mig_sigwait");
+    // Another session holds goose's lock (a constant id) for the whole test.
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d", &db.url, "-c"])
+        .arg("SELECT pg_advisory_lock(4097083626), pg_sleep(120)")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_query(&db, "pg_advisory_lock(4097083626)");
+    let dir = dir_with(&[("001_a.sql", "CREATE TABLE a (x int);\n")]);
+    let child = spawn({
+        let mut c = migrate_cmd(dir.path(), &db.url);
+        c.args(["--ledger", "goose", "up"]);
+        c
+    });
+    let until = Instant::now() + Duration::from_secs(30);
+    while db.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'migrate'",
+    ) == "0"
+    {
+        assert!(Instant::now() < until, "migrate never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&child, "INT");
+    let r = finish(child);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("interrupted: stopped while waiting for the migration lock, before anything ran; nothing was applied before it"),
+        "{}",
+        r.stderr
+    );
+    assert!(!exists(&db, "goose_db_version") && !exists(&db, "a"));
+}
+
+#[test]
 fn sigkill_mid_statement_the_server_stops_it_and_drops_the_lock() {
     let Some(admin) = admin_url() else { return };
     let db = Db::create(&admin, "mig_kill9");
