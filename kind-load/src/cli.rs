@@ -1,8 +1,34 @@
-//! Command-line interface. Every flag a Makefile would pass also reads an environment variable.
+//! Command-line interface, following docs/conventions.md: every flag reads an environment
+//! variable, booleans take 1/0/true/false/yes/no/on/off, durations are humantime (a bare
+//! number is seconds), and the cluster/engine/output flags go before or after a subcommand.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use e2e_core::cli::{ArgAlias, Compat, EnvAlias};
+use e2e_core::values::parse_bool;
 use e2e_engine::EngineArgs;
 use std::path::PathBuf;
+
+/// Old names still accepted (README "Changelog"); `KIND_CLUSTER_NAME` is honoured for good.
+pub const COMPAT: Compat = Compat {
+    env: &[
+        EnvAlias {
+            var: "E2E_KIND_CLUSTER",
+            old: "KIND_CLUSTER_NAME",
+            deprecated: false,
+        },
+        EnvAlias {
+            var: "KIND_LOAD_MAN_OUT_DIR",
+            old: "KIND_LOAD_MAN_DIR",
+            deprecated: true,
+        },
+    ],
+    args: &[ArgAlias {
+        old: "-n",
+        new: "--cluster",
+        takes_value: true,
+        after: "",
+    }],
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -47,7 +73,6 @@ engine, `ctr` failed in a node: the other nodes' results are still printed); 2 u
     name = "kind-load",
     version,
     after_long_help = EXAMPLES,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
@@ -72,7 +97,7 @@ pub enum Command {
     },
     /// Write man pages (roff) for kind-load and its subcommands into a directory.
     Man {
-        #[arg(long, default_value = "target/man", env = "KIND_LOAD_MAN_DIR")]
+        #[arg(long, default_value = "target/man", env = "KIND_LOAD_MAN_OUT_DIR")]
         out_dir: PathBuf,
     },
 }
@@ -80,12 +105,13 @@ pub enum Command {
 /// Which cluster, which engine, how to print.
 #[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
-    /// The Kind cluster (as `kind --name`).
+    /// The Kind cluster (as `kind --name`); KIND_CLUSTER_NAME is read when E2E_KIND_CLUSTER
+    /// is unset.
     #[arg(
         long,
-        short = 'n',
         visible_alias = "name",
-        env = "KIND_CLUSTER_NAME",
+        global = true,
+        env = "E2E_KIND_CLUSTER",
         default_value = "kind"
     )]
     pub cluster: String,
@@ -93,6 +119,7 @@ pub struct ClusterArgs {
     /// worker node.
     #[arg(
         long,
+        global = true,
         env = "KIND_LOAD_NODES",
         value_delimiter = ',',
         value_name = "NODE,..."
@@ -101,13 +128,13 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Print one JSON document on stdout instead of lines.
-    #[arg(long, env = "KIND_LOAD_JSON")]
+    #[arg(long, global = true, env = "KIND_LOAD_JSON", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub json: bool,
     /// Only warnings and errors on stderr.
-    #[arg(long, short = 'q', env = "KIND_LOAD_QUIET")]
+    #[arg(long, short = 'q', global = true, env = "KIND_LOAD_QUIET", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub quiet: bool,
     /// More detail on stderr (snapshotter, ctr output).
-    #[arg(long, short = 'v', env = "KIND_LOAD_VERBOSE")]
+    #[arg(long, short = 'v', global = true, env = "KIND_LOAD_VERBOSE", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub verbose: bool,
 }
 
@@ -138,14 +165,14 @@ pub struct LoadArgs {
     /// Import every platform in the archive (`ctr import --all-platforms`, what `kind load`
     /// does). Default: the node's platform only, which also works for partial multi-arch
     /// images.
-    #[arg(long, env = "KIND_LOAD_ALL_PLATFORMS")]
+    #[arg(long, env = "KIND_LOAD_ALL_PLATFORMS", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub all_platforms: bool,
     /// containerd snapshotter to unpack into; default: read from each node's `containerd
     /// config dump` (config versions 1-4), else overlayfs.
     #[arg(long, env = "KIND_LOAD_SNAPSHOTTER")]
     pub snapshotter: Option<String>,
     /// Import even into nodes that already hold the image.
-    #[arg(long, env = "KIND_LOAD_FORCE")]
+    #[arg(long, env = "KIND_LOAD_FORCE", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub force: bool,
     /// A node that makes no progress this long (`90s`, `2m`; `0`: never) fails, naming what
     /// it was doing (a paused node, a hung containerd); the other nodes finish. A notice goes
@@ -181,7 +208,7 @@ mod tests {
         assert!(c.command.is_none());
         assert_eq!(c.load.images, vec!["a:1", "b:2"]);
         assert_eq!(c.load.cluster.cluster, "c");
-        let c = Cli::try_parse_from(["kind-load", "images", "-n", "c", "--json"]).unwrap();
+        let c = Cli::try_parse_from(["kind-load", "images", "--cluster", "c", "--json"]).unwrap();
         match c.command {
             Some(Command::Images(a)) => {
                 assert_eq!(a.cluster.cluster, "c");
@@ -206,6 +233,33 @@ mod tests {
         assert_eq!(c.load.cluster.nodes, vec!["a", "b"]);
         assert_eq!(c.load.archive.len(), 2);
         assert_eq!(c.load.cluster.cluster, "k");
+    }
+
+    #[test]
+    fn global_flags_before_or_after_the_subcommand() {
+        for args in [
+            &["kind-load", "--cluster", "c", "--json", "-q", "images"][..],
+            &["kind-load", "images", "--cluster", "c", "--json", "-q"],
+        ] {
+            match Cli::try_parse_from(args).unwrap().command {
+                Some(Command::Images(a)) => {
+                    assert_eq!(a.cluster.cluster, "c", "{args:?}");
+                    assert!(a.cluster.json && a.cluster.quiet, "{args:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn durations_in_the_one_syntax() {
+        for (text, secs) in [("1h30m", 5400), ("5", 5), ("7d", 604_800)] {
+            let c =
+                Cli::try_parse_from(["kind-load", "--timeout", text, "--io-timeout", text, "x"])
+                    .unwrap();
+            assert_eq!(c.load.timeout.as_secs(), secs, "{text}");
+            assert_eq!(c.load.io_timeout.as_secs(), secs, "{text}");
+        }
     }
 
     #[test]

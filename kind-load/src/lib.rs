@@ -33,8 +33,7 @@ use std::io::Write;
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "kind-load", out);
-            Ok(())
+            e2e_core::cli::write_completions(shell, Cli::command(), "kind-load", out)
         }
         Some(Command::Man { out_dir }) => {
             e2e_core::clidoc::write_man_pages(Cli::command(), &out_dir, out)
@@ -169,8 +168,16 @@ fn io_err(e: std::io::Error) -> CliError {
 /// `NODE IMAGE RESULT BYTES SECONDS` lines, or one JSON document.
 pub fn print_report(r: &LoadReport, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
     if json {
-        serde_json::to_writer_pretty(&mut *out, r).map_err(|e| CliError::failure(e.to_string()))?;
-        writeln!(out).map_err(io_err)?;
+        // The one JSON shape: `tool`, and each result's `status` (the RESULT column; `action`
+        // is its old name, kept for now).
+        let mut doc = serde_json::to_value(r).map_err(|e| CliError::failure(e.to_string()))?;
+        doc["tool"] = "kind-load".into();
+        if let Some(rows) = doc["results"].as_array_mut() {
+            for row in rows {
+                row["status"] = row["action"].clone();
+            }
+        }
+        writeln!(out, "{}", e2e_core::json::to_text(&doc).trim_end()).map_err(io_err)?;
     } else {
         for row in &r.results {
             writeln!(
@@ -209,8 +216,20 @@ async fn images(c: &ClusterArgs, out: &mut dyn Write) -> Result<(), CliError> {
 /// `NODE NAME IMAGE-ID` lines, or JSON.
 pub fn print_listing(l: &[NodeListing], json: bool, out: &mut dyn Write) -> Result<(), CliError> {
     if json {
-        serde_json::to_writer_pretty(&mut *out, l).map_err(|e| CliError::failure(e.to_string()))?;
-        writeln!(out).map_err(io_err)?;
+        // One result per node: `ok` or `failed` (its `error`); listing takes no time worth
+        // reporting per node.
+        let rows = l
+            .iter()
+            .map(|n| {
+                let mut v = serde_json::to_value(n).unwrap_or_default();
+                v["status"] = if n.error.is_some() { "failed" } else { "ok" }.into();
+                v["seconds"] = 0.0.into();
+                v
+            })
+            .collect();
+        let doc = e2e_core::json::document("kind-load", rows, serde_json::Value::Null);
+        out.write_all(e2e_core::json::to_text(&doc).as_bytes())
+            .map_err(io_err)?;
     } else {
         for n in l {
             for i in &n.images {
