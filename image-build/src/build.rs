@@ -89,7 +89,9 @@ pub struct BuildEnv {
     pub client: Docker,
     pub flavor: Flavor,
     pub consumer: String,
-    pub created: SystemTime,
+    /// `SOURCE_DATE_EPOCH`, for the created labels (else the commit time; never the clock, so
+    /// that an unchanged rebuild gives the same image).
+    pub created: Option<SystemTime>,
     pub skip_existing: bool,
     pub timeout: Option<Duration>,
     /// `--push`: where built images go next.
@@ -109,7 +111,7 @@ impl BuildEnv {
             client,
             flavor,
             consumer,
-            created: SystemTime::now(),
+            created: labels::source_date_epoch().ok().flatten(),
             skip_existing,
             timeout,
             push: None,
@@ -259,15 +261,15 @@ impl Progress {
         }
     }
 
-    /// Every Dockerfile step came from the cache (the step Docker adds for our labels
-    /// changes with each build's timestamp, so it does not count).
+    /// Every Dockerfile step came from the cache, the `LABEL` step holding our labels
+    /// included (they are reproducible, so an unchanged rebuild is the same image).
     fn all_cached(&self) -> bool {
         let real: Vec<_> = self
             .steps
             .iter()
             .filter(|(text, _)| {
                 let instr = text.split_once(':').map(|(_, i)| i.trim()).unwrap_or("");
-                !text.contains(labels::TOOL) && !instr.to_ascii_uppercase().starts_with("FROM ")
+                !instr.to_ascii_uppercase().starts_with("FROM ")
             })
             .collect();
         !real.is_empty() && real.iter().all(|(_, cached)| *cached)
@@ -327,15 +329,14 @@ async fn run(
     for (k, v) in &spec.labels {
         all_labels.insert(k.clone(), v.clone());
     }
-    // Docker's classic builder makes one step (one container) per API label; folded into a
-    // single LABEL instruction they cost one. Podman applies API labels without steps.
+    // Docker's classic builder makes one step (one container) per API label, and Podman one
+    // LABEL step per label in the API map's (random) order, which defeats its cache; folded
+    // into a single LABEL instruction, in key order, they cost one step and are cached.
     let mut api_labels = Some(all_labels.clone().into_iter().collect::<HashMap<_, _>>());
-    if env.flavor == Flavor::Docker {
-        let list: Vec<(String, String)> = all_labels.into_iter().collect();
-        if let Some(text) = context::fold_labels(&df_text, &list, spec.target.as_deref()) {
-            if plan.replace_dockerfile(text) {
-                api_labels = None;
-            }
+    let list: Vec<(String, String)> = all_labels.into_iter().collect();
+    if let Some(text) = context::fold_labels(&df_text, &list, spec.target.as_deref()) {
+        if plan.replace_dockerfile(text) {
+            api_labels = None;
         }
     }
 

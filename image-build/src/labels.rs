@@ -1,5 +1,10 @@
 //! The labels every built image carries, so that `prune` (and people) can tell who built it,
 //! for which consumer, when and from which commit.
+//!
+//! They are reproducible: nothing in them comes from the clock, so an unchanged rebuild is
+//! served from the build cache and gives the same image ID. The `created` time is
+//! `SOURCE_DATE_EPOCH` if set, else the commit time of the context's git HEAD, else left out;
+//! prune goes by the engine's own image creation time.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const TOOL: &str = "io.kubernaut.e2e.tool";
 /// The suite the image was built for (`--consumer`, `E2E_CONSUMER`).
 pub const CONSUMER: &str = "io.kubernaut.e2e.consumer";
-/// When it was built, RFC 3339 UTC (prune's age).
+/// The source's time, RFC 3339 UTC: `SOURCE_DATE_EPOCH`, else the git HEAD's commit time.
 pub const CREATED: &str = "io.kubernaut.e2e.created";
 /// The git commit of the build context (`unknown` outside a repository).
 pub const GIT_COMMIT: &str = "io.kubernaut.e2e.git-commit";
@@ -26,6 +31,8 @@ pub const RESERVED: &[&str] = &[TOOL, CONSUMER, CREATED];
 pub struct GitInfo {
     pub commit: Option<String>,
     pub source: Option<String>,
+    /// Commit time of HEAD, Unix seconds.
+    pub commit_time: Option<u64>,
 }
 
 /// Asks git (argument vectors, no shell) for HEAD and the `origin` URL of the repository
@@ -47,6 +54,21 @@ pub fn git_info(dir: &Path) -> GitInfo {
     GitInfo {
         commit: run(&["rev-parse", "HEAD"]),
         source: run(&["config", "--get", "remote.origin.url"]).map(|u| strip_credentials(&u)),
+        commit_time: run(&["log", "-1", "--format=%ct", "HEAD"]).and_then(|t| t.parse().ok()),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` (Unix seconds, the reproducible-builds convention), if set.
+pub fn source_date_epoch() -> Result<Option<SystemTime>, String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map(|s| Some(UNIX_EPOCH + Duration::from_secs(s)))
+            .map_err(|_| {
+                format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds since 1970 (unset it or give e.g. `git log -1 --format=%ct`)")
+            }),
+        _ => Ok(None),
     }
 }
 
@@ -64,28 +86,33 @@ pub fn strip_credentials(url: &str) -> String {
     url.to_string()
 }
 
-/// The labels for one build.
+/// The labels for one build. `created` is `SOURCE_DATE_EPOCH` if set; else the commit time of
+/// HEAD is used; else the created labels are left out.
 pub fn labels(
     consumer: &str,
-    created: SystemTime,
+    created: Option<SystemTime>,
     git: &GitInfo,
     context: &Path,
 ) -> BTreeMap<String, String> {
-    let ts = e2e_core::report::utc_timestamp(created);
+    let created = created.or_else(|| git.commit_time.map(|s| UNIX_EPOCH + Duration::from_secs(s)));
     let commit = git.commit.clone().unwrap_or_else(|| "unknown".into());
     let source = git
         .source
         .clone()
         .unwrap_or_else(|| format!("file://{}", context.display()));
-    BTreeMap::from([
+    let mut l = BTreeMap::from([
         (TOOL.to_string(), TOOL_NAME.to_string()),
         (CONSUMER.to_string(), consumer.to_string()),
-        (CREATED.to_string(), ts.clone()),
         (GIT_COMMIT.to_string(), commit.clone()),
-        (OCI_CREATED.to_string(), ts),
         (OCI_REVISION.to_string(), commit),
         (OCI_SOURCE.to_string(), source),
-    ])
+    ]);
+    if let Some(t) = created {
+        let ts = e2e_core::report::utc_timestamp(t);
+        l.insert(CREATED.to_string(), ts.clone());
+        l.insert(OCI_CREATED.to_string(), ts);
+    }
+    l
 }
 
 /// Parses the `YYYY-MM-DDTHH:MM:SSZ` timestamps written by [`labels`] (also accepts
@@ -164,13 +191,25 @@ mod tests {
     fn labels_fall_back_outside_git() {
         let l = labels(
             "aianalysis",
-            UNIX_EPOCH,
+            Some(UNIX_EPOCH),
             &GitInfo::default(),
             Path::new("/src/app"),
         );
         assert_eq!(l[TOOL], "image-build");
         assert_eq!(l[CONSUMER], "aianalysis");
         assert_eq!(l[OCI_CREATED], "1970-01-01T00:00:00Z");
+        // No SOURCE_DATE_EPOCH and no commit: no time at all (never the clock).
+        let l = labels("a", None, &GitInfo::default(), Path::new("/src/app"));
+        assert!(!l.contains_key(CREATED) && !l.contains_key(OCI_CREATED));
+        // The commit's time otherwise.
+        let git = GitInfo {
+            commit_time: Some(1_734_278_400),
+            ..Default::default()
+        };
+        let l = labels("a", None, &git, Path::new("/src/app"));
+        assert_eq!(l[CREATED], "2024-12-15T16:00:00Z");
+        let l = labels("a", Some(UNIX_EPOCH), &git, Path::new("/src/app"));
+        assert_eq!(l[CREATED], "1970-01-01T00:00:00Z");
         assert_eq!(l[OCI_REVISION], "unknown");
         assert_eq!(l[OCI_SOURCE], "file:///src/app");
     }

@@ -93,6 +93,7 @@ pub fn specs_from_args(args: &BuildArgs) -> Result<Vec<spec::ImageSpec>, CliErro
 
 async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let specs = specs_from_args(&args)?;
+    labels::source_date_epoch().map_err(CliError::usage)?;
     if args.print_digest && !args.push {
         return Err(CliError::usage(
             "--print-digest needs --push (the digest is what the registry stored)",

@@ -59,11 +59,9 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
         if opts.consumer.is_some() && consumer != opts.consumer {
             continue;
         }
-        let created_label = img.labels.get(labels::CREATED).cloned();
-        let created = created_label
-            .as_deref()
-            .and_then(labels::parse_timestamp)
-            .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(img.created.max(0) as u64));
+        // The engine's own creation time: the created label is the source's time (commit or
+        // SOURCE_DATE_EPOCH), kept reproducible, so it says nothing about the image's age.
+        let created = UNIX_EPOCH + Duration::from_secs(img.created.max(0) as u64);
         if let Some(min_age) = opts.older_than {
             let age = now.duration_since(created).unwrap_or_default();
             if age < min_age {
@@ -80,7 +78,7 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
             references: tags,
             id: img.id.clone(),
             consumer,
-            created: created_label,
+            created: Some(e2e_core::report::utc_timestamp(created)),
             size: img.size,
             parent: img.parent_id.clone(),
             removed: false,
