@@ -60,16 +60,20 @@ testbed-check: ## Verify each testbed service for real, one line per service
 # lives in target/e2e/$(E2E_SERVICE)/. See README "The E2E pipeline".
 E2E_SERVICE ?= aianalysis
 export E2E_SERVICE
+# A registry for the images (host:port[/path]): pushed there, pulled by the cluster, no load:
+#   make e2e-up E2E_PROVIDER=existing IMAGE_REGISTRY=localhost:5000
+# IMAGE_TAG (or KUBERNAUT_CI_ARTIFACT_TAG): images that exist already under that tag, not built.
+export IMAGE_REGISTRY IMAGE_TAG KUBERNAUT_CI_ARTIFACT_TAG
 E2E_PHASES := tags images cluster load deploy test logs down doctor
 .PHONY: $(addprefix e2e-,$(E2E_PHASES)) e2e-up demo
 
-e2e-tags: tools ## Phase: tag-gen once; references into target/e2e/$(E2E_SERVICE)/tags.env
+e2e-tags: tools ## Phase: tag-gen once; references into target/e2e/$(E2E_SERVICE)/tags.env (under IMAGE_REGISTRY if set)
 	@scripts/e2e/pipeline tags
-e2e-images: tools ## Phase: build every image of the service in parallel (image-build)
+e2e-images: tools ## Phase: build every image in parallel (image-build); IMAGE_REGISTRY: and push; IMAGE_TAG: only check they exist
 	@scripts/e2e/pipeline images
 e2e-cluster: tools ## Phase: create or reuse the Kind cluster (E2E_PROVIDER=existing: check the cluster answers)
 	@scripts/e2e/pipeline cluster
-e2e-load: tools ## Phase: kind-load every image into the cluster's nodes, one call (existing: nothing)
+e2e-load: tools ## Phase: kind-load every image into the cluster's nodes, one call (existing or IMAGE_REGISTRY: nothing)
 	@scripts/e2e/pipeline load
 e2e-deploy: tools ## Phase: ds-deploy up (bundle + migrations), then the service's extra manifests
 	@scripts/e2e/pipeline deploy

@@ -45,12 +45,99 @@ e2e_load_service() {
   elif [ -n "${E2E_ENGINE:-}" ] && [ "$E2E_ENGINE" != auto ] && [ -z "${KIND_EXPERIMENTAL_PROVIDER:-}" ]; then
     export KIND_EXPERIMENTAL_PROVIDER=$E2E_ENGINE
   fi
+  # A registry (IMAGE_REGISTRY=host:port[/path]): references under it, images pushed there
+  # instead of loaded, the cluster pulls them. IMAGE_TAG (or upstream CI's
+  # KUBERNAUT_CI_ARTIFACT_TAG): the images exist already under that tag; nothing is built.
+  IMAGE_REGISTRY=${IMAGE_REGISTRY:-}
+  IMAGE_REGISTRY=${IMAGE_REGISTRY%/}
+  E2E_IMAGE_TAG=${IMAGE_TAG:-${KUBERNAUT_CI_ARTIFACT_TAG:-}}
+  # After a push, the local copies go (E2E_REMOVE_PUSHED=1, the default on an existing
+  # cluster): the cluster has to pull from the registry, as a remote one would.
+  if [ -z "${E2E_REMOVE_PUSHED:-}" ]; then
+    E2E_REMOVE_PUSHED=0; [ "$E2E_PROVIDER" = existing ] && E2E_REMOVE_PUSHED=1
+  fi
   mkdir -p "$E2E_RUN_DIR"
   TAGS="$E2E_RUN_DIR/tags.env"
+  DIGESTS="$E2E_RUN_DIR/digests.env"
   ENDPOINTS="$E2E_RUN_DIR/endpoints.env"
   TIMINGS="$E2E_RUN_DIR/timings.tsv"
-  export E2E_SERVICE E2E_PROVIDER E2E_CONSUMER E2E_CLUSTER E2E_NAMESPACE E2E_RUN_DIR
+  export E2E_SERVICE E2E_PROVIDER E2E_CONSUMER E2E_CLUSTER E2E_NAMESPACE E2E_RUN_DIR IMAGE_REGISTRY
 }
+
+# tag_gen_registry_args: tag-gen infra arguments that put the references under IMAGE_REGISTRY
+# (a path after the host becomes part of each repository) and pin IMAGE_TAG; then the names.
+tag_gen_registry_args() {
+  local host=${IMAGE_REGISTRY%%/*} path="" names=() vars=() n
+  [[ "$IMAGE_REGISTRY" == */* ]] && path=${IMAGE_REGISTRY#*/}/
+  for n in $E2E_IMAGES; do names+=("$path$n"); vars+=("$(echo "$n" | tr 'a-z-' 'A-Z_')_IMAGE"); done
+  # Always explicit: a registry in the environment (the testbed's E2E_REGISTRY) must not move
+  # the references of a run that does not push.
+  printf '%s\n' --registry "${host:-localhost}"
+  [ -n "$E2E_IMAGE_TAG" ] && printf '%s\n' --tag "$E2E_IMAGE_TAG"
+  printf '%s\n' --var "$(IFS=,; echo "${vars[*]}")" "${names[@]}"
+}
+
+# engine_cli: the CLI of the run's engine, for the few checks the tools do not cover.
+engine_cli() { if [ "${E2E_ENGINE:-}" = podman ]; then podman "$@"; else docker "$@"; fi; }
+
+# registry_digest REF: the digest the registry serves for REF (host:port/repo:tag), over HTTP
+# or HTTPS; empty when it has none. Exit 2 when the registry wants credentials.
+registry_digest() {
+  local ref=$1 host repo tag url code hdrs
+  host=${ref%%/*}; repo=${ref#*/}; tag=${repo##*:}; repo=${repo%:*}
+  for url in "https://$host" "http://$host"; do
+    hdrs=$(curl -sI --max-time 10 -o /dev/stdout -w '%{http_code}' \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+      -H 'Accept: application/vnd.oci.image.index.v1+json' \
+      "$url/v2/$repo/manifests/$tag" 2>/dev/null) || continue
+    code=${hdrs##*$'\n'}; code=${code: -3}
+    case "$code" in
+      200) printf '%s' "$hdrs" | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'; return 0 ;;
+      401|403) return 2 ;;
+      404) return 0 ;;
+    esac
+  done
+  return 0
+}
+
+# use_existing_images: IMAGE_TAG mode. Every image must exist (in the registry, or in the local
+# engine without one); digests.env pins what the registry has.
+use_existing_images() {
+  local name ref d missing=() rc
+  : >"$DIGESTS.tmp"
+  for name in $E2E_IMAGES; do
+    ref=$(ref_of "$name")
+    if [ -n "$IMAGE_REGISTRY" ]; then
+      rc=0; d=$(registry_digest "$ref") || rc=$?
+      if [ "$rc" = 2 ]; then
+        log "$ref: registry ${IMAGE_REGISTRY%%/*} wants credentials to be read; not checked, the cluster pulls it by tag"
+      elif [ -z "$d" ]; then
+        missing+=("$ref")
+      else
+        log "$ref: in the registry as $d"
+        printf '%s_PUSHED=%s\n%s_DIGEST=%s\n' "$(var_of "$name")" "$ref" "$(var_of "$name")" "${ref%:*}@$d" >>"$DIGESTS.tmp"
+      fi
+    elif engine_cli image inspect "$ref" >/dev/null 2>&1; then
+      log "$ref: in the local engine"
+    else
+      missing+=("$ref")
+    fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    rm -f "$DIGESTS.tmp"
+    local where="in the local engine" fix="build them under that tag first (image-build -t REF ...)"
+    if [ -n "$IMAGE_REGISTRY" ]; then
+      where="in registry ${IMAGE_REGISTRY%%/*}"
+      fix="build and push them under that tag first (image-build --push -t REF ..., or make e2e-images without the tag)"
+    fi
+    die 1 "$(tag_source)=$E2E_IMAGE_TAG: not found $where: ${missing[*]}; $fix, or unset $(tag_source) to build them now"
+  fi
+  mv "$DIGESTS.tmp" "$DIGESTS"
+}
+tag_source() { if [ -n "${IMAGE_TAG:-}" ]; then echo IMAGE_TAG; else echo KUBERNAUT_CI_ARTIFACT_TAG; fi; }
+var_of() { printf '%s_IMAGE' "$(echo "$1" | tr 'a-z-' 'A-Z_')"; }
 
 # timed NAME: runs one phase, prints and records how long it took and how it ended. The phase
 # runs as its own process so that `set -e` holds inside it (a shell function called under `||`
@@ -79,14 +166,21 @@ ref_of() { local v; v="$(echo "$1" | tr 'a-z-' 'A-Z_')_IMAGE"; printf '%s' "${!v
 
 phase_tags() {
   [ -n "${E2E_IMAGES:-}" ] || die 2 "E2E_IMAGES is empty in e2e/$E2E_SERVICE.env"
-  # shellcheck disable=SC2086
-  tool tag-gen infra $E2E_IMAGES --consumer "$E2E_CONSUMER" --format env >"$TAGS.tmp"
+  local reg_args=()
+  mapfile -t reg_args < <(tag_gen_registry_args)
+  tool tag-gen infra "${reg_args[@]}" --consumer "$E2E_CONSUMER" --format env >"$TAGS.tmp"
   mv "$TAGS.tmp" "$TAGS"
   sed 's/^/  /' "$TAGS" >&2
 }
 
 phase_images() {
   need_tags
+  rm -f "$DIGESTS"
+  if [ -n "$E2E_IMAGE_TAG" ]; then
+    log "$(tag_source)=$E2E_IMAGE_TAG: using existing images, nothing is built"
+    use_existing_images
+    return
+  fi
   if [ -n "${E2E_PREPARE_IMAGES:-}" ]; then
     log "preparing the build contexts: $E2E_PREPARE_IMAGES"
     bash -c "$E2E_PREPARE_IMAGES" >&2
@@ -98,7 +192,25 @@ phase_images() {
     [ -n "$spec" ] || die 2 "$var is not set in e2e/$E2E_SERVICE.env (how to build image $name)"
     args+=(-i "tag=$(ref_of "$name"),$spec")
   done
-  tool image-build --consumer "$E2E_CONSUMER" "${args[@]}" >/dev/null
+  if [ -z "$IMAGE_REGISTRY" ]; then
+    tool image-build --consumer "$E2E_CONSUMER" "${args[@]}" >/dev/null
+    return
+  fi
+  # Pushed, and pinned by digest for the deploy (one line per image, in the order given).
+  local pinned=() i=0 ref
+  mapfile -t pinned < <(tool image-build --consumer "$E2E_CONSUMER" --push --print-digest "${args[@]}")
+  [ ${#pinned[@]} = "$(wc -w <<<"$E2E_IMAGES")" ] || die 1 "image-build --push did not report every image's digest"
+  : >"$DIGESTS.tmp"
+  for name in $E2E_IMAGES; do
+    ref=$(ref_of "$name")
+    printf '%s_PUSHED=%s\n%s_DIGEST=%s\n' "$(var_of "$name")" "$ref" "$(var_of "$name")" "${pinned[$i]}" >>"$DIGESTS.tmp"
+    log "pushed $ref as ${pinned[$i]}"
+    i=$((i + 1))
+    if [ "$E2E_REMOVE_PUSHED" = 1 ]; then
+      engine_cli rmi "$ref" >/dev/null && log "removed $ref from the local engine: the cluster pulls it from $IMAGE_REGISTRY"
+    fi
+  done
+  mv "$DIGESTS.tmp" "$DIGESTS"
 }
 
 kind_cluster_exists() { kind get clusters 2>/dev/null | grep -qx -- "$E2E_CLUSTER"; }
@@ -127,6 +239,10 @@ phase_cluster() {
 
 phase_load() {
   need_tags
+  if [ -n "$IMAGE_REGISTRY" ]; then
+    log "nothing to load: the cluster pulls the images from $IMAGE_REGISTRY"
+    return
+  fi
   if [ "$E2E_PROVIDER" = existing ]; then
     log "nothing to load: E2E_PROVIDER=existing (the cluster gets its images from its own engine or a registry)"
     return
@@ -143,7 +259,19 @@ phase_deploy() {
   local ds_ref args json
   ds_ref=$(ref_of "${E2E_DS_IMAGE_NAME:-datastorage}")
   [ -n "$ds_ref" ] || die 2 "no reference for the DataStorage image (${E2E_DS_IMAGE_NAME:-datastorage}) in $TAGS"
-  args=(up --kubeconfig "$KUBECONFIG_FILE" -N "$E2E_NAMESPACE" --image "$ds_ref"
+  local pull=()
+  if [ -n "$IMAGE_REGISTRY" ]; then
+    # What the registry stored for this run's reference, pinned by digest (digests.env).
+    local v pushed pinned
+    v=$(var_of "${E2E_DS_IMAGE_NAME:-datastorage}")
+    if [ -f "$DIGESTS" ]; then
+      pushed=$(sed -n "s/^${v}_PUSHED=//p" "$DIGESTS"); pinned=$(sed -n "s/^${v}_DIGEST=//p" "$DIGESTS")
+      [ "$pushed" = "$ds_ref" ] && [ -n "$pinned" ] && ds_ref=$pinned
+    fi
+    pull=(--pull-policy IfNotPresent)
+    log "DataStorage image from the registry: $ds_ref"
+  fi
+  args=(up --kubeconfig "$KUBECONFIG_FILE" -N "$E2E_NAMESPACE" --image "$ds_ref" "${pull[@]}"
         --ca-out "$E2E_RUN_DIR/ca.pem" --json)
   [ -n "${E2E_DS_VALUES:-}" ] && args+=(--values "$E2E_DS_VALUES")
   [ -n "${E2E_POSTGRES_IMAGE:-}" ] && args+=(--postgres-image "$E2E_POSTGRES_IMAGE")
@@ -216,7 +344,7 @@ phase_down() {
   fi
   # The run's images: every image built for this consumer.
   tool image-build prune --consumer "$E2E_CONSUMER" -q >/dev/null
-  rm -f "$TAGS" "$ENDPOINTS"
+  rm -f "$TAGS" "$ENDPOINTS" "$DIGESTS"
 }
 
 phase_doctor() {
