@@ -43,13 +43,13 @@ Examples:
     aianalysis-e2e-control-plane localhost/datastorage:aianalysis-1884d123 already-present 0 0.081
 
   # Images built by Podman (its `localhost/` names are kept), cluster from the environment:
-  KIND_CLUSTER_NAME=aianalysis-e2e E2E_ENGINE=podman kind-load localhost/aianalysis:e2e
+  E2E_KIND_CLUSTER=aianalysis-e2e E2E_ENGINE=podman kind-load localhost/aianalysis:e2e
 
   # An existing archive (streamed from the file), only into one node, as JSON:
-  kind-load -n aianalysis-e2e --archive /data/images.tar --nodes aianalysis-e2e-worker --json
+  kind-load --cluster aianalysis-e2e --archive /data/images.tar --nodes aianalysis-e2e-worker --json
 
   # A multi-arch image from Docker's containerd store (kind issue #3795): one platform only:
-  kind-load -n kind --platform linux/amd64 myapp:dev
+  kind-load --cluster kind --platform linux/amd64 myapp:dev
 
   # What does each node hold?
   kind-load images --cluster aianalysis-e2e

@@ -383,3 +383,69 @@ fn the_binaries_use_the_shared_driver() {
     }
     eprintln!("{ran} binaries checked");
 }
+
+/// Splits a command line as a shell would for the simple lines examples are: words, `'...'`
+/// and `"..."` quoting, `VAR=value` prefixes dropped. `None` for lines with shell syntax
+/// beyond that (pipes, substitutions), which are not checked.
+fn shell_words(line: &str) -> Option<Vec<String>> {
+    if line.contains(['|', '$', '`', '<', '>', ';', '#']) {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for ch in line.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(ch);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    let start = words.iter().position(|w| !w.contains('='))?;
+    Some(words.split_off(start))
+}
+
+/// Every example command is one the tool accepts as written: no removed or deprecated flag,
+/// no bad value (a copied example must run).
+#[test]
+fn every_example_command_parses() {
+    let mut checked = 0;
+    for (tool, cmd) in tools() {
+        for (path, c) in all_commands(cmd.clone()) {
+            let text = e2e_core::cli::examples_of(&c).unwrap_or_default();
+            // Join `\`-continued lines.
+            let joined = text.replace("\\\n", " ");
+            for line in joined.lines().map(str::trim) {
+                let Some(words) = shell_words(line) else {
+                    continue;
+                };
+                if words.first().map(String::as_str) != Some(tool) {
+                    continue;
+                }
+                checked += 1;
+                let r = e2e_core::cli::prepare(cmd.clone(), Some(0)).try_get_matches_from(&words);
+                if let Err(e) = r {
+                    panic!("{}: example `{line}` does not parse:\n{e}", path.join(" "));
+                }
+            }
+        }
+    }
+    assert!(checked > 25, "only {checked} example commands checked");
+}
