@@ -30,8 +30,8 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-man: ## Generate man pages for every tool into target/man/
-	@for t in $(TOOLS); do $(CARGO) run --quiet -p $$t -- man --out-dir target/man || exit 1; done
+man: tools ## Man pages for every tool into target/man/, from the release binaries `make tools` keeps in $(BIN_DIR)
+	@for t in $(TOOLS); do $(BIN_DIR)/$$t man --out-dir target/man || exit 1; done
 
 bench: ## Run every benchmark under bench/ (each compares a tool with the CLI it replaces)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done

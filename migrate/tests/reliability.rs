@@ -421,7 +421,10 @@ fn interrupted_run(signal: &str, expected_code: i32) {
     assert!(e.contains("the migration lock is released"), "{e}");
     // The statement no longer runs on the server, the lock is free, the ledger is exact.
     assert_eq!(
-        db.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()"),
+        db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()"
+        ),
         "0"
     );
     assert_eq!(advisory_locks(&db), "0");
