@@ -757,12 +757,26 @@ pub fn parse_file(
 
 /// A transactional migration must not commit or roll back by itself: its ledger row is written
 /// in the same transaction.
+/// Statements PostgreSQL would refuse for what they are, not for what they do: transaction
+/// control inside a migration that already runs in a transaction, and psql meta-commands
+/// (`\restrict`, which newer pg_dump versions write, `\connect`, `\i`), which are not SQL.
 fn check_tx_control(sec: &Section, no_tx: bool, errors: &mut Vec<(usize, String)>) {
-    if no_tx {
-        return;
-    }
     for s in sec.statements() {
         let text = s.text(&sec.sql);
+        if text.starts_with('\\') {
+            let line = text.lines().next().unwrap_or("").trim();
+            let cmd = line.split_whitespace().next().unwrap_or(line);
+            errors.push((
+                s.line,
+                format!(
+                    "`{cmd}` is a psql meta-command, not SQL (pg_dump writes `\\restrict`/`\\unrestrict` lines for psql); delete the line"
+                ),
+            ));
+            continue;
+        }
+        if no_tx {
+            continue;
+        }
         let first: String = text
             .split(|c: char| !c.is_ascii_alphabetic())
             .next()
@@ -890,6 +904,22 @@ mod tests {
         let errs = parse("-- +goose Up\nSELECT 1;\nSELECT 'abc;\n").unwrap_err();
         assert_eq!(errs[0].0, 3);
         assert!(errs[0].1.contains("never closed"));
+    }
+
+    #[test]
+    fn psql_meta_commands_are_refused_with_their_line() {
+        let errs =
+            parse("\\restrict abc123\n\nSET search_path = '';\nCREATE TABLE t (x int);\n\n\\unrestrict abc123\n")
+                .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].0, 1);
+        assert!(
+            errs[0].1.contains("`\\restrict` is a psql meta-command"),
+            "{errs:?}"
+        );
+        assert_eq!(errs[1].0, 6);
+        // A backslash at the start of a line inside a string or a dollar-quoted body is SQL.
+        assert!(parse("SELECT E'a\n\\nb';\nSELECT $$\n\\x$$;\n").is_ok());
     }
 
     #[test]
