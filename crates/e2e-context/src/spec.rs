@@ -31,11 +31,12 @@ pub struct RawSpec {
     pub pull: Option<bool>,
 }
 
+/// The `images:` form of a spec file. The two forms are told apart by the document's shape
+/// before the real parse (an untagged enum would lose the error's field and line).
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SpecFile {
-    List(Vec<RawSpec>),
-    Doc { images: Vec<RawSpec> },
+#[serde(deny_unknown_fields)]
+struct SpecDoc {
+    images: Vec<RawSpec>,
 }
 
 /// Parses `KEY=VALUE`; a bare `KEY` takes its value from the environment (as
@@ -153,25 +154,34 @@ pub fn parse_image_flag(s: &str) -> Result<RawSpec, CliError> {
 pub fn read_spec_file(path: &Path) -> Result<Vec<RawSpec>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read spec file `{}`: {e}", path.display())))?;
-    let parsed: SpecFile = if path
+    let invalid = |e: String| {
+        CliError::usage(format!(
+            "spec file `{}` is not valid: {e}\n  expected a list of images, or `images:` with one, each with tag, context, file, target, build-args, labels, platform, no-cache, pull",
+            path.display()
+        ))
+    };
+    let mut specs: Vec<RawSpec> = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     {
-        serde_json::from_str(&text).map_err(|e| {
-            CliError::usage(format!("spec file `{}` is not valid: {e}", path.display()))
-        })?
+        let shape: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if shape.is_object() {
+            serde_json::from_str::<SpecDoc>(&text).map(|d| d.images)
+        } else {
+            serde_json::from_str(&text)
+        }
+        .map_err(|e| invalid(e.to_string()))?
     } else {
         // YAML is a superset of JSON, so this reads both.
-        serde_norway::from_str(&text).map_err(|e| {
-            CliError::usage(format!(
-                "spec file `{}` is not valid: {e}\n  expected a list of images, or `images:` with one, each with tag, context, file, target, build-args, labels, platform, no-cache, pull",
-                path.display()
-            ))
-        })?
-    };
-    let mut specs = match parsed {
-        SpecFile::List(v) => v,
-        SpecFile::Doc { images } => images,
+        let shape: serde_norway::Value =
+            serde_norway::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if shape.is_mapping() {
+            serde_norway::from_str::<SpecDoc>(&text).map(|d| d.images)
+        } else {
+            serde_norway::from_str(&text)
+        }
+        .map_err(|e| invalid(e.to_string()))?
     };
     let base = path.parent().unwrap_or(Path::new("."));
     for s in &mut specs {
@@ -233,5 +243,48 @@ mod tests {
         );
         std::fs::write(&j, r#"[{"tag": "x", "colour": 1}]"#).unwrap();
         assert!(read_spec_file(&j).is_err());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let y = dir.path().join("images.yaml");
+        std::fs::write(&y, "images:\n  - tag: localhost/a:1\n    colour: red\n").unwrap();
+        let e = read_spec_file(&y).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(
+            e.message.contains("unknown field `colour`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("line 3"), "{}", e.message);
+        std::fs::write(
+            &y,
+            "- tag: localhost/a:1\n- tag: localhost/b:1\n  dockerfil: x\n",
+        )
+        .unwrap();
+        let e = read_spec_file(&y).unwrap_err();
+        assert!(
+            e.message.contains("unknown field `dockerfil`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("line 3"), "{}", e.message);
+        std::fs::write(&y, "images:\n  - tag: a:1\nextra: 1\n").unwrap();
+        let e = read_spec_file(&y).unwrap_err();
+        assert!(e.message.contains("unknown field `extra`"), "{}", e.message);
+        let j = dir.path().join("images.json");
+        std::fs::write(
+            &j,
+            "{\"images\": [\n  {\"tag\": \"x\",\n   \"colour\": 1}]}",
+        )
+        .unwrap();
+        let e = read_spec_file(&j).unwrap_err();
+        assert!(
+            e.message.contains("unknown field `colour`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("line 3"), "{}", e.message);
     }
 }
