@@ -104,3 +104,57 @@ fn the_testbed_cluster_variable_is_read_and_json_has_the_one_shape() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_load_prints_the_one_json_shape() {
+    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_KIND_CLUSTER"]) else {
+        return;
+    };
+    let host = tb.get("DOCKER_HOST");
+    let cluster = tb.get("E2E_KIND_CLUSTER");
+    let name = format!("localhost/{}:1", e2e_testbed::unique_name("kljson"));
+    // A one-file image of its own, loaded into one node and removed again.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "json shape\n").unwrap();
+    let tar = Command::new("tar")
+        .args(["-C", dir.path().to_str().unwrap(), "-cf", "-", "f"])
+        .output()
+        .unwrap();
+    let mut import = Command::new("docker")
+        .args(["-H", host, "import", "-", &name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
+    assert!(import.wait().unwrap().success());
+    let node = format!("{cluster}-control-plane");
+    let env = [("DOCKER_HOST", host)];
+    let o = kind_load(
+        &["--cluster", cluster, "--nodes", &node, "--json", &name],
+        &env,
+    );
+    let again = kind_load(
+        &["--cluster", cluster, "--nodes", &node, "--json", &name],
+        &env,
+    );
+    let _ = Command::new("docker")
+        .args([
+            "-H", host, "exec", &node, "ctr", "-n", "k8s.io", "images", "rm", &name,
+        ])
+        .output();
+    let _ = Command::new("docker")
+        .args(["-H", host, "rmi", &name])
+        .output();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (out, want) in [(&o, "loaded"), (&again, "already-present")] {
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        e2e_core::json::check_shape(&doc, "kind-load").unwrap();
+        assert_eq!(doc["cluster"], cluster, "{doc}");
+        let rows = doc["results"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{doc}");
+        assert_eq!(rows[0]["status"], want, "{doc}");
+        assert_eq!(rows[0]["node"], node.as_str(), "{doc}");
+    }
+}
