@@ -11,8 +11,11 @@ use bytes::Bytes;
 use e2e_engine::Flavor;
 use futures_util::StreamExt;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
@@ -96,7 +99,12 @@ pub struct BuildEnv {
     pub timeout: Option<Duration>,
     /// `--push`: where built images go next.
     pub push: Option<crate::push::PushEnv>,
+    /// The engine's URL: same-tag builds take turns per engine.
+    pub endpoint: Option<String>,
     git: Arc<Mutex<HashMap<PathBuf, GitInfo>>>,
+    /// Markers of Podman builds whose requests were dropped before the engine said they
+    /// ended (Ctrl-C, `--fail-fast`): their RUN steps are still to be stopped.
+    abandoned: Arc<Mutex<Vec<String>>>,
 }
 
 impl BuildEnv {
@@ -115,8 +123,19 @@ impl BuildEnv {
             skip_existing,
             timeout,
             push: None,
+            endpoint: None,
             git: Arc::default(),
+            abandoned: Arc::default(),
         }
+    }
+
+    /// Takes the markers of the Podman builds dropped before they ended (see
+    /// [`stop_run_steps`]).
+    pub fn take_abandoned(&self) -> Vec<String> {
+        self.abandoned
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     async fn git_info(&self, dir: PathBuf) -> GitInfo {
@@ -147,26 +166,64 @@ pub fn stored_reference(flavor: Flavor, reference: &str) -> String {
     reference.to_string()
 }
 
+/// Puts a Podman build's marker on the abandoned list when the build is dropped before the
+/// engine said it ended.
+struct MarkerGuard<'a> {
+    env: &'a BuildEnv,
+    marker: Option<String>,
+}
+
+impl Drop for MarkerGuard<'_> {
+    fn drop(&mut self) {
+        if let (Some(m), Ok(mut list)) = (self.marker.take(), self.env.abandoned.lock()) {
+            list.push(m);
+        }
+    }
+}
+
 /// Builds one image (with the per-build timeout). Never panics on engine trouble: every
 /// outcome is a [`BuildResult`].
 pub async fn build(env: &BuildEnv, spec: &ImageSpec, slot: &Slot) -> BuildResult {
     let start = Instant::now();
     let reference = stored_reference(env.flavor, &spec.reference);
     let mut progress = Progress::default();
+    let marker = (env.flavor == Flavor::Podman).then(new_marker);
+    let mut guard = MarkerGuard {
+        env,
+        marker: marker.clone(),
+    };
+    let m = marker.as_deref();
     let outcome = match env.timeout {
-        Some(t) => match tokio::time::timeout(t, run(env, spec, &reference, slot, &mut progress)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Failure {
-                status: Status::TimedOut,
-                message: format!(
+        Some(t) => {
+            match tokio::time::timeout(t, run(env, spec, &reference, slot, &mut progress, m)).await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    let mut message = format!(
                     "timed out after {}; the build request was closed, which makes the engine stop the build (raise --timeout if it needs longer)",
                     humantime::format_duration(t)
-                ),
-            }),
-        },
-        None => run(env, spec, &reference, slot, &mut progress).await,
+                );
+                    if let Some(m) = guard.marker.take() {
+                        let stopped = tokio::task::spawn_blocking(move || stop_run_steps(&[m]))
+                            .await
+                            .unwrap_or_default();
+                        message = format!(
+                        "timed out after {}; the build request was closed and {} (raise --timeout if it needs longer)",
+                        humantime::format_duration(t),
+                        stopped.describe()
+                    );
+                    }
+                    Err(Failure {
+                        status: Status::TimedOut,
+                        message,
+                    })
+                }
+            }
+        }
+        None => run(env, spec, &reference, slot, &mut progress, m).await,
     };
+    // The engine said the build ended (or it was stopped above): nothing left to stop.
+    guard.marker = None;
     let mut result = BuildResult::new(&reference, Status::Built);
     result.seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     match outcome {
@@ -282,6 +339,7 @@ async fn run(
     reference: &str,
     slot: &Slot,
     progress: &mut Progress,
+    marker: Option<&str>,
 ) -> Result<Done, Failure> {
     let client = &env.client;
     if env.skip_existing {
@@ -352,8 +410,16 @@ async fn run(
         labels: api_labels,
         platform: spec.platform.clone().unwrap_or_default(),
         target: spec.target.clone().unwrap_or_default(),
+        // Podman: the marker host name in /etc/hosts of every RUN step (see stop_run_steps).
+        extrahosts: marker.map(|m| format!("[\"{m}:127.0.0.1\"]")),
         ..Default::default()
     };
+    // The image the reference names now: replaced by this build, it would be left dangling.
+    let before = client
+        .inspect_image(reference)
+        .await
+        .ok()
+        .and_then(|i| i.id);
 
     slot.event(&format!(
         "sending context: {} entries, {} ({} excluded by .dockerignore)",
@@ -416,11 +482,240 @@ async fn run(
             engine_error(&e)
         ))
     })?;
+    if let (Some(old), Some(new)) = (&before, &img.id) {
+        if old != new {
+            remove_replaced(client, old, slot).await;
+        }
+    }
     Ok(Done {
         status: Status::Built,
         id: img.id.or(progress.id.clone()),
         size: img.size,
     })
+}
+
+/// Removes the image a rebuild moved the tag away from, when image-build made it and nothing
+/// else names or uses it (the engine refuses an image a container uses or another image
+/// builds on; `prune` gets those later).
+async fn remove_replaced(client: &Docker, id: &str, slot: &Slot) {
+    let Ok(old) = client.inspect_image(id).await else {
+        return;
+    };
+    let ours = old
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(crate::labels::TOOL))
+        .is_some_and(|v| v == crate::labels::TOOL_NAME);
+    if !ours || old.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) {
+        return;
+    }
+    let short = id.trim_start_matches("sha256:").get(..12).unwrap_or(id);
+    let opts = bollard::query_parameters::RemoveImageOptions {
+        force: false,
+        noprune: false,
+        ..Default::default()
+    };
+    match client.remove_image(id, Some(opts), None).await {
+        Ok(_) => slot.event(&format!(
+            "removed the image this build replaced ({short}), left untagged"
+        )),
+        Err(e) => slot.event(&format!(
+            "kept the image this build replaced ({short}): {}",
+            engine_error(&e)
+        )),
+    }
+}
+
+/// A fresh marker: a host name no other build carries.
+fn new_marker() -> String {
+    let mut b = [0u8; 8];
+    let _ = getrandom::getrandom(&mut b);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("image-build-run-{hex}.invalid")
+}
+
+/// What [`stop_run_steps`] did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stopped {
+    /// Processes of the builds' RUN steps killed.
+    pub killed: usize,
+    /// Whether Podman's processes are visible from here (same host, root).
+    pub visible: bool,
+}
+
+impl Stopped {
+    /// What happened to the stopped builds' RUN steps, as a clause.
+    pub fn describe(&self) -> String {
+        match (self.killed, self.visible) {
+            (n, _) if n > 0 => format!(
+                "Podman's running RUN step was killed ({n} process(es)); nothing was committed"
+            ),
+            (_, true) => "no RUN step was running on Podman; nothing was committed".into(),
+            _ => "Podman finishes a RUN step that is already running before it gives the build up (nothing is committed); its processes are not visible from here to stop it sooner (that needs root on the engine's host)".into(),
+        }
+    }
+}
+
+/// Stops the RUN steps of Podman builds whose requests were dropped. Podman (4.x) does not
+/// stop a running RUN step when its build request is closed: the step runs to its end and
+/// only then is the build abandoned, and removing the build container through the API leaves
+/// the process running too. So each Podman build carries a marker, an extra host name in its
+/// RUN steps' /etc/hosts (never committed, not part of the cache key); on the engine's host,
+/// with root, the processes whose /etc/hosts holds it are the step's, and are killed. Podman
+/// then fails the build and removes its build container. Scans until nothing marked has been
+/// seen for a moment (a step may be about to start, or fork while being killed).
+pub fn stop_run_steps(markers: &[String]) -> Stopped {
+    const QUIET: Duration = Duration::from_millis(800);
+    const LIMIT: Duration = Duration::from_secs(10);
+    let start = Instant::now();
+    let mut last_seen = start;
+    let mut killed = HashSet::new();
+    let mut visible = false;
+    let me = std::process::id();
+    loop {
+        let mut seen = false;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let proc_dir = entry.path();
+            if !visible
+                && std::fs::read_to_string(proc_dir.join("comm"))
+                    .is_ok_and(|c| c.trim() == "podman")
+            {
+                visible = std::fs::read_link(proc_dir.join("root")).is_ok();
+            }
+            let Ok(hosts) = std::fs::read_to_string(proc_dir.join("root/etc/hosts")) else {
+                continue;
+            };
+            if markers.iter().any(|m| hosts.contains(m.as_str())) {
+                seen = true;
+                // SAFETY: kill(2) with a pid read from /proc and a valid signal number.
+                if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0 {
+                    killed.insert(pid);
+                }
+            }
+        }
+        if seen {
+            last_seen = Instant::now();
+        }
+        if last_seen.elapsed() >= QUIET || start.elapsed() >= LIMIT {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Stopped {
+        killed: killed.len(),
+        visible,
+    }
+}
+
+/// An exclusive claim on building one reference on one engine, shared by every image-build
+/// process of the user: two builds of the same tag at once would both succeed and leave one
+/// image dangling, so they take turns. A lock file (`flock`) under the user's runtime
+/// directory, released when the build ends or its process dies.
+#[derive(Debug)]
+pub struct TagLock {
+    _file: std::fs::File,
+}
+
+/// Where the lock files live: `$XDG_RUNTIME_DIR/image-build`, else a per-user directory in
+/// the temporary directory.
+pub fn lock_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() && d.is_dir() => d.join("image-build"),
+        _ => {
+            // SAFETY: getuid(2) cannot fail.
+            let uid = unsafe { libc::getuid() };
+            std::env::temp_dir().join(format!("image-build-{uid}"))
+        }
+    }
+}
+
+/// The lock file's name: readable, and unique per engine and reference (FNV-1a, stable
+/// across builds of the tool, unlike std's hasher).
+fn lock_name(endpoint: Option<&str>, reference: &str) -> String {
+    let endpoint = endpoint
+        .map(|e| match e2e_engine::socket_path(e) {
+            Some(p) => std::fs::canonicalize(&p).unwrap_or(p).display().to_string(),
+            None => e.to_string(),
+        })
+        .unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in endpoint.bytes().chain([0]).chain(reference.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let readable: String = reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{readable}-{h:016x}.lock")
+}
+
+/// Takes the lock for `reference`, calling `waiting` once (with the holder's pid when known)
+/// if another process has it. Polls instead of blocking a thread, so Ctrl-C stays immediate.
+pub async fn lock_tag(
+    endpoint: Option<&str>,
+    reference: &str,
+    waiting: impl FnOnce(Option<u32>),
+) -> Result<TagLock, String> {
+    let dir = lock_dir();
+    let path = dir.join(lock_name(endpoint, reference));
+    let open = |path: &Path| -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(&dir)?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+    };
+    let mut file =
+        open(&path).map_err(|e| format!("cannot open the lock file `{}`: {e}", path.display()))?;
+    let mut waiting = Some(waiting);
+    loop {
+        // SAFETY: flock(2) on a descriptor this function owns.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(format!("cannot lock `{}`: {err}", path.display()));
+        }
+        if let Some(w) = waiting.take() {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let _ = file.rewind();
+            w(text.trim().parse().ok());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = file.set_len(0);
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(TagLock { _file: file })
 }
 
 /// A one-line description of an engine error.

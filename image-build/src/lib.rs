@@ -121,6 +121,7 @@ async fn build_cmd(args: BuildArgs, out: &mut dyn Write) -> Result<(), CliError>
         args.skip_existing,
         (!args.timeout.is_zero()).then_some(args.timeout),
     );
+    env.endpoint = Some(engine.endpoint.clone());
     if args.push {
         env.push = Some(push::PushEnv::new(
             engine.client.clone(),

@@ -4,7 +4,7 @@
 use crate::build::{self, BuildEnv, BuildResult, Status};
 use crate::progress::Ui;
 use crate::spec::ImageSpec;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -43,14 +43,42 @@ pub async fn run_all(
     let env = Arc::new(env);
     let mut set = JoinSet::new();
     let mut task_index = std::collections::HashMap::new();
+    // When each build began, so that a cancelled one reports how long it ran.
+    let began: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; specs.len()]));
     for (i, spec) in specs.into_iter().enumerate() {
         let slot = ui.slot(&names[i]);
-        let (sem, env) = (Arc::clone(&sem), Arc::clone(&env));
+        let (sem, env, began, ui) = (
+            Arc::clone(&sem),
+            Arc::clone(&env),
+            Arc::clone(&began),
+            Arc::clone(&ui),
+        );
+        let name = names[i].clone();
         let handle = set.spawn(async move {
             let _permit = sem
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
+            // Held through build and push: another image-build of this tag waits its turn.
+            let _lock = match build::lock_tag(env.endpoint.as_deref(), &name, |pid| {
+                slot.event(&format!(
+                    "waiting: another image-build{} is building this tag on this engine; builds of one tag take turns",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ))
+            })
+            .await
+            {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    ui.warn(format!(
+                        "{name}: {e}; building without the same-tag lock"
+                    ));
+                    None
+                }
+            };
+            if let Ok(mut b) = began.lock() {
+                b[i] = Some(Instant::now());
+            }
             slot.event("building");
             let mut r = build::build(&env, &spec, &slot).await;
             // The push holds the same slot: --jobs bounds builds and pushes together.
@@ -112,14 +140,33 @@ pub async fn run_all(
             }
         }
     }
+    // Podman does not stop a running RUN step when its request is dropped: stop it here.
+    let abandoned = env.take_abandoned();
+    let stopped = if abandoned.is_empty() {
+        None
+    } else {
+        let n = abandoned.len();
+        let s = tokio::task::spawn_blocking(move || build::stop_run_steps(&abandoned))
+            .await
+            .unwrap_or_default();
+        Some((n, s))
+    };
     ui.clear();
+    if let Some((n, s)) = stopped {
+        ui.warn(format!("{n} stopped build(s): {}", s.describe()));
+    }
     let secs = started.elapsed().as_secs_f64();
+    let began = began.lock().map(|b| b.clone()).unwrap_or_default();
     let results: Vec<BuildResult> = results
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
                 let mut r = BuildResult::new(&names[i], Status::Cancelled);
+                // How long it ran before it was stopped (0 if it never started).
+                if let Some(t) = began.get(i).copied().flatten() {
+                    r.seconds = (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+                }
                 r.error = Some(match ending {
                     Ending::Interrupted => "cancelled by Ctrl-C".into(),
                     _ => "cancelled after another build failed (--fail-fast)".into(),
