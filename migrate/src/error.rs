@@ -82,7 +82,7 @@ pub fn describe_sqlx(e: &sqlx::Error) -> String {
 
 /// The connection is gone (lost, or the server ended the session: terminated backend, shutdown),
 /// as opposed to an error of the SQL sent: the file is not to blame.
-pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Protocol(_)
@@ -96,7 +96,7 @@ pub fn is_connection_lost(e: &sqlx::Error) -> bool {
 }
 
 /// A lost connection in words (sqlx says `expected to read 5 bytes, got 0 bytes at EOF`).
-pub fn describe_lost(e: &sqlx::Error) -> String {
+pub(crate) fn describe_lost(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             "the connection closed before the server's answer arrived".to_string()
@@ -106,7 +106,7 @@ pub fn describe_lost(e: &sqlx::Error) -> String {
 }
 
 /// PostgreSQL's query_canceled: a statement_timeout, or pg_cancel_backend from somewhere.
-pub fn is_cancelled(e: &sqlx::Error) -> bool {
+pub(crate) fn is_cancelled(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("57014"))
 }
 

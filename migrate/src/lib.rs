@@ -15,22 +15,31 @@
 //! # Ok(()) }
 //! ```
 
+// Public modules are what other crates and the binary name by path; the rest is reached
+// through the re-exports below, so the compiler reports what nothing uses.
 pub mod cli;
-pub mod envsub;
+mod commands;
+mod connect;
+mod envsub;
 pub mod error;
-pub mod ledger;
-pub mod lock;
-pub mod migrator;
-pub mod run;
-pub mod source;
+mod events;
+mod ledger;
+mod lock;
+mod migrator;
+mod output;
+mod plan;
+mod run;
+mod signals;
+mod source;
 pub mod split;
+mod statement_error;
 pub mod url;
 
+pub use connect::connect;
 pub use error::{Error, StatementError};
-pub use ledger::{Ledger, LedgerKind};
-pub use migrator::{
-    connect, Applied, DownTarget, Event, Interrupt, Migrator, Observer, Options, Planned, State,
-    StatusRow,
-};
+pub use events::{Applied, Event, Interrupt, Observer};
+pub use ledger::LedgerKind;
+pub use migrator::Migrator;
+pub use plan::{DownTarget, Options, Planned, State, StatusRow};
 pub use run::run;
-pub use source::{LoadError, Migration, MigrationSet};
+pub use source::{Format, FormatError, LoadError, Migration, MigrationSet, Section, Unit};

@@ -6,7 +6,7 @@
 //! waiter holds nothing.
 
 use crate::error::Error;
-use crate::migrator::{Event, Interrupt, Observer};
+use crate::events::{Event, Interrupt, Observer};
 use sqlx::PgConnection;
 use std::time::{Duration, Instant};
 

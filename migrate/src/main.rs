@@ -5,5 +5,6 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    e2e_core::exit::finish("migrate", migrate::run(cli))
+    let mut stdout = std::io::stdout().lock();
+    e2e_core::exit::finish("migrate", migrate::run(cli, &mut stdout))
 }
