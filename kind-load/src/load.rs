@@ -732,6 +732,11 @@ pub async fn load(
                 started.elapsed().as_secs_f64() * 1e3
             ));
             let fanned = fanout::fan_out(stream, txs, lim).await;
+            rep.detail(format!(
+                "{}: the source's last byte at {:.0} ms",
+                item.label,
+                started.elapsed().as_secs_f64() * 1e3
+            ));
             let outcomes = join_all(tasks).await;
             for (node, outcome) in import_nodes.iter().zip(outcomes) {
                 let (r, secs) = outcome.unwrap_or_else(|e| (Err(format!("task failed: {e}")), 0.0));
