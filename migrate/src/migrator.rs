@@ -223,45 +223,66 @@ impl Migrator {
         sec: &Section,
         dir: Direction,
     ) -> Result<Duration, Error> {
-        let start = Instant::now();
         if m.no_tx {
-            for (i, u) in sec.units.iter().enumerate() {
-                if self.interrupt.is_set() {
-                    return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, false)));
-                }
-                let text = sec.unit_text(u);
-                if let Err(e) = sqlx::raw_sql(text).execute(&mut *conn).await {
-                    if self.interrupt.is_set() {
-                        return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, true)));
-                    }
-                    let stmt = Stmt {
-                        start: u.start,
-                        end: u.end,
-                        line: u.line,
-                        terminated: true,
-                    };
-                    return Err(statement_error(m, sec, dir, Some(&stmt), &e, i > 0));
-                }
-            }
-            let elapsed = start.elapsed();
-            let done = async {
-                reset_session(conn).await?;
-                match dir {
-                    Direction::Up => ledger.record(conn, m, elapsed).await,
-                    Direction::Down => ledger.remove(conn, m.version).await,
-                }
-            };
-            done.await.map_err(|e| {
-                Error::Db(format!(
-                    "{}: every statement ran (NO TRANSACTION, they stay) but the ledger could not be updated: {e}. \
-                     Check `migrate status`; record or remove version {} in {} by hand if needed",
-                    m.name,
-                    m.version,
-                    ledger.qualified()
-                ))
-            })?;
-            return Ok(elapsed);
+            self.execute_no_tx(conn, ledger, m, sec, dir).await
+        } else {
+            self.execute_in_tx(conn, ledger, m, sec, dir).await
         }
+    }
+
+    /// NO TRANSACTION: unit by unit; what ran stays when a later unit fails.
+    async fn execute_no_tx(
+        &self,
+        conn: &mut PgConnection,
+        ledger: &Ledger,
+        m: &Migration,
+        sec: &Section,
+        dir: Direction,
+    ) -> Result<Duration, Error> {
+        let start = Instant::now();
+        for (i, u) in sec.units.iter().enumerate() {
+            if self.interrupt.is_set() {
+                return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, false)));
+            }
+            let text = sec.unit_text(u);
+            if let Err(e) = sqlx::raw_sql(text).execute(&mut *conn).await {
+                if self.interrupt.is_set() {
+                    return Err(Error::Interrupted(no_tx_stopped(m, u.line, i > 0, true)));
+                }
+                let stmt = Stmt {
+                    start: u.start,
+                    end: u.end,
+                    line: u.line,
+                    terminated: true,
+                };
+                return Err(statement_error(m, sec, dir, Some(&stmt), &e, i > 0));
+            }
+        }
+        let elapsed = start.elapsed();
+        update_ledger(conn, ledger, m, dir, elapsed)
+            .await
+            .map_err(|e| {
+            Error::Db(format!(
+                "{}: every statement ran (NO TRANSACTION, they stay) but the ledger could not be updated: {e}. \
+                 Check `migrate status`; record or remove version {} in {} by hand if needed",
+                m.name,
+                m.version,
+                ledger.qualified()
+            ))
+        })?;
+        Ok(elapsed)
+    }
+
+    /// The section as one multi-statement query and the ledger write in one transaction.
+    async fn execute_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        ledger: &Ledger,
+        m: &Migration,
+        sec: &Section,
+        dir: Direction,
+    ) -> Result<Duration, Error> {
+        let start = Instant::now();
         let mut tx = conn
             .begin()
             .await
@@ -281,16 +302,7 @@ impl Migrator {
             }
         }
         let elapsed = start.elapsed();
-        // The migration may have changed search_path, the role or timeouts for the session:
-        // the ledger write runs with the session as it was before the migration.
-        let done = async {
-            reset_session(&mut tx).await?;
-            match dir {
-                Direction::Up => ledger.record(&mut tx, m, elapsed).await,
-                Direction::Down => ledger.remove(&mut tx, m.version).await,
-            }
-        };
-        if let Err(e) = done.await {
+        if let Err(e) = update_ledger(&mut tx, ledger, m, dir, elapsed).await {
             let _ = tx.rollback().await;
             if self.interrupt.is_set() {
                 return Err(Error::Interrupted(rolled_back(m, false)));
@@ -356,6 +368,22 @@ impl Migrator {
             let _ = tx.rollback().await;
         }
         statement_error(m, sec, dir, None, &err, false)
+    }
+}
+
+/// Records (Up) or removes (Down) the migration's ledger row, with the session as it was
+/// before the migration: it may have changed search_path, the role or timeouts.
+async fn update_ledger(
+    conn: &mut PgConnection,
+    ledger: &Ledger,
+    m: &Migration,
+    dir: Direction,
+    elapsed: Duration,
+) -> Result<(), Error> {
+    reset_session(conn).await?;
+    match dir {
+        Direction::Up => ledger.record(conn, m, elapsed).await,
+        Direction::Down => ledger.remove(conn, m.version).await,
     }
 }
 

@@ -240,3 +240,167 @@ fn exec_ms(r: &Row) -> Option<f64> {
         .filter(|&n| n >= 0)
         .map(|n| (n as f64 / 1e3).round() / 1e3)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory of goose files 001..=n, each with an Up and (but for `no_down`) a Down.
+    fn set(n: i64, no_down: &[i64]) -> (tempfile::TempDir, MigrationSet) {
+        let dir = tempfile::tempdir().unwrap();
+        for v in 1..=n {
+            let down = if no_down.contains(&v) {
+                String::new()
+            } else {
+                format!("-- +goose Down\nDROP TABLE t{v};\n")
+            };
+            let text = format!("-- +goose Up\nCREATE TABLE t{v} (x int);\n{down}");
+            std::fs::write(dir.path().join(format!("{v:03}_t{v}.sql")), text).unwrap();
+        }
+        let set = MigrationSet::load_with_env(dir.path(), &|_| None).unwrap();
+        (dir, set)
+    }
+
+    /// The ledger row of migration `v` as this run would write it.
+    fn row(set: &MigrationSet, v: i64) -> Row {
+        Row {
+            version: v,
+            description: Some(format!("t{v}")),
+            checksum: set.get(v).map(|m| m.checksum.clone()),
+            success: true,
+            applied_at: "2026-12-01T00:00:00Z".into(),
+            execution_ns: Some(1_500_000),
+        }
+    }
+
+    fn versions(ms: &[&Migration]) -> Vec<i64> {
+        ms.iter().map(|m| m.version).collect()
+    }
+
+    fn refusal(r: Result<Vec<&Migration>, Error>) -> String {
+        match r {
+            Err(Error::Refused(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pending_is_what_the_ledger_lacks_in_version_order_up_to_to() {
+        let (_d, s) = set(4, &[]);
+        let o = Options::default();
+        assert_eq!(versions(&pending(&s, &o, &[], None).unwrap()), [1, 2, 3, 4]);
+        let rows = [row(&s, 1), row(&s, 2)];
+        assert_eq!(versions(&pending(&s, &o, &rows, None).unwrap()), [3, 4]);
+        assert_eq!(versions(&pending(&s, &o, &rows, Some(3)).unwrap()), [3]);
+        assert!(pending(&s, &o, &rows, Some(2)).unwrap().is_empty());
+        let all: Vec<Row> = (1..=4).map(|v| row(&s, v)).collect();
+        assert!(pending(&s, &o, &all, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_row_marked_failed_is_refused_even_with_every_override() {
+        let (_d, s) = set(2, &[]);
+        let mut dirty = row(&s, 1);
+        dirty.success = false;
+        let o = Options {
+            allow_out_of_order: true,
+            ignore_checksum: true,
+            ignore_missing: true,
+            ..Options::default()
+        };
+        let msg = refusal(pending(&s, &o, &[dirty], None));
+        assert!(msg.contains("version 1 is marked as failed"), "{msg}");
+        assert!(msg.contains("_sqlx_migrations"), "{msg}");
+    }
+
+    #[test]
+    fn applied_versions_without_a_file_are_refused_unless_ignored() {
+        let (_d, s) = set(2, &[]);
+        let mut rows = vec![row(&s, 1), row(&s, 2), row(&s, 7), row(&s, 9)];
+        rows[2].checksum = None;
+        rows[3].checksum = None;
+        let msg = refusal(pending(&s, &Options::default(), &rows, None));
+        assert!(msg.contains("applied versions 7, 9 with no file"), "{msg}");
+        let o = Options {
+            ignore_missing: true,
+            ..Options::default()
+        };
+        assert!(pending(&s, &o, &rows, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_edited_up_section_is_refused_unless_ignored_and_no_checksum_is_no_edit() {
+        let (_d, s) = set(3, &[]);
+        let mut rows = vec![row(&s, 1), row(&s, 2)];
+        rows[1].checksum = Some(vec![0; 48]);
+        let msg = refusal(pending(&s, &Options::default(), &rows, None));
+        assert!(
+            msg.contains("applied migration 002_t2.sql changed"),
+            "{msg}"
+        );
+        let o = Options {
+            ignore_checksum: true,
+            ..Options::default()
+        };
+        assert_eq!(versions(&pending(&s, &o, &rows, None).unwrap()), [3]);
+        // goose's ledger keeps no checksum: nothing to compare.
+        rows[1].checksum = None;
+        let got = pending(&s, &Options::default(), &rows, None).unwrap();
+        assert_eq!(versions(&got), [3]);
+    }
+
+    #[test]
+    fn older_unapplied_files_are_refused_unless_out_of_order_is_allowed() {
+        let (_d, s) = set(4, &[]);
+        let rows = [row(&s, 1), row(&s, 3)];
+        let msg = refusal(pending(&s, &Options::default(), &rows, None));
+        assert!(
+            msg.contains(
+                "1 unapplied migration older than the newest applied version 3: 002_t2.sql"
+            ),
+            "{msg}"
+        );
+        let o = Options {
+            allow_out_of_order: true,
+            ..Options::default()
+        };
+        assert_eq!(versions(&pending(&s, &o, &rows, None).unwrap()), [2, 4]);
+        // `--to` does not lift the refusal: 2 is still older than the applied 3.
+        assert!(pending(&s, &Options::default(), &rows, Some(2)).is_err());
+    }
+
+    #[test]
+    fn down_reverts_newest_first_and_refuses_as_a_whole() {
+        let (_d, s) = set(4, &[2]);
+        let rows: Vec<Row> = (1..=4).map(|v| row(&s, v)).collect();
+        let steps = to_revert(&s, &rows, DownTarget::Steps(2)).unwrap();
+        assert_eq!(versions(&steps), [4, 3]);
+        let msg = refusal(to_revert(&s, &rows, DownTarget::To(1)));
+        assert!(msg.contains("002_t2.sql has no Down section"), "{msg}");
+        assert!(to_revert(&s, &rows, DownTarget::To(4)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn status_names_every_file_and_every_row() {
+        let (_d, s) = set(3, &[]);
+        let mut rows = vec![row(&s, 1), row(&s, 3), row(&s, 5)];
+        rows[1].checksum = Some(vec![1; 48]);
+        rows[2].checksum = None;
+        let st = status(&s, &rows);
+        let got: Vec<(i64, State, bool)> = st
+            .iter()
+            .map(|r| (r.version, r.state, r.out_of_order))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, State::Applied, false),
+                (2, State::Pending, true),
+                (3, State::Modified, false),
+                (5, State::Missing, false)
+            ]
+        );
+        assert_eq!(st[0].execution_ms, Some(1.5));
+        assert_eq!(st[3].name, None);
+    }
+}
