@@ -451,8 +451,24 @@ async fn run(
                 failure = Some(error);
                 break;
             }
-            Err(e) => {
+            Err(e @ bollard::errors::Error::DockerResponseServerError { .. }) => {
                 failure = Some(engine_error(&e));
+                break;
+            }
+            Err(e) => {
+                // The connection broke (engine stopped or restarted, socket gone): the request
+                // is gone, which stops the build on Docker; Podman's RUN step needs killing.
+                let mut msg = format!(
+                    "lost the connection to the engine during the build ({}); nothing was tagged unless the engine had finished, re-run to build it",
+                    engine_error(&e)
+                );
+                if let Some(m) = marker.map(str::to_string) {
+                    let stopped = tokio::task::spawn_blocking(move || stop_run_steps(&[m]))
+                        .await
+                        .unwrap_or_default();
+                    msg.push_str(&format!("; {}", stopped.describe()));
+                }
+                failure = Some(msg);
                 break;
             }
         }

@@ -1,7 +1,8 @@
 //! image-build when things go wrong, against the testbed's real dockerd and Podman: Ctrl-C
 //! and timeouts stop the build on the engine (Podman's RUN step included) and leave nothing
-//! behind, a cancelled build says how long it ran, two builds of one tag at once take turns
-//! and leave no dangling image, and a spec file's unknown key is named with its line.
+//! behind, a lost engine connection is one clear failure and the build still stops, a
+//! cancelled build says how long it ran, two builds of one tag at once take turns and leave
+//! no dangling image, and a spec file's unknown key is named with its line.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -491,4 +492,145 @@ fn an_unknown_spec_key_is_named_with_its_line() {
     assert!(first.contains("line 4"), "{err}");
     assert!(!err.contains("untagged enum"), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+/// A unix-socket proxy in front of the engine that can cut every connection at once: a lost
+/// engine, since stopping the testbed's shared daemons is not an option (hence "fake").
+struct CutProxy {
+    url: String,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+impl CutProxy {
+    fn start(target: &str) -> CutProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let target = target.trim_start_matches("unix://").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, k) = (conns.clone(), cut.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if k.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(up) = UnixStream::connect(&target) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up.try_clone().unwrap(), client.try_clone().unwrap()),
+                ];
+                c.lock().unwrap().extend([client, up]);
+                for (mut from, mut to) in pairs {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        CutProxy {
+            url: format!("unix://{}", path.display()),
+            conns,
+            cut,
+            _dir: dir,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The connection to the engine breaks mid-RUN: exit 1, one error line naming the image and
+/// the lost connection, the step stopped on the engine, nothing tagged.
+fn lost_connection(program: &'static str, host: &str, base: &str, stopped: &str) {
+    let mut case = Case::new(program, host, "ibf-lost");
+    let base = if program == "podman" {
+        case.own_base(base)
+    } else {
+        base.to_string()
+    };
+    let marker = format!("sleep 5{:02}", std::process::id() % 100);
+    write(
+        case.dir.path(),
+        "Dockerfile",
+        &format!("FROM {base}\nRUN {marker}\n"),
+    );
+    let proxy = CutProxy::start(host);
+    let reference = case.reference();
+    let child = spawn(
+        &proxy.url,
+        &[
+            "--tag",
+            &reference,
+            "--no-cache",
+            "--consumer",
+            &case.consumer,
+        ],
+        case.dir.path(),
+    );
+    assert!(
+        wait_until(&|| running(&marker), 30),
+        "the RUN step never started"
+    );
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("error: ") && l.contains(&reference) && l.contains(" failed at "))
+        .unwrap_or_else(|| panic!("no error line naming the image: {err}"));
+    assert!(
+        line.contains("lost the connection to the engine during the build"),
+        "{line}"
+    );
+    assert!(line.contains(stopped), "{line}");
+    assert!(
+        wait_until(&|| !running(&marker), 20),
+        "the RUN step kept running: {err}"
+    );
+    if program == "podman" {
+        assert!(
+            wait_until(&|| case.build_containers().is_empty(), 20),
+            "build container left: {:?}",
+            case.build_containers()
+        );
+    }
+    assert!(!exists(program, &case.host, &reference));
+}
+
+#[test]
+fn docker_lost_connection_fake_proxy_fails_in_one_line_and_the_build_stops() {
+    let Some(tb) = e2e_testbed::require(&["DOCKER_HOST", "E2E_BASE_IMAGE"]) else {
+        return;
+    };
+    lost_connection(
+        "docker",
+        tb.get("DOCKER_HOST"),
+        tb.get("E2E_BASE_IMAGE"),
+        "re-run to build it",
+    );
+}
+
+#[test]
+fn podman_lost_connection_fake_proxy_kills_the_run_step() {
+    let Some(tb) = e2e_testbed::require(&["E2E_PODMAN_HOST", "E2E_BASE_IMAGE"]) else {
+        return;
+    };
+    lost_connection(
+        "podman",
+        tb.get("E2E_PODMAN_HOST"),
+        tb.get("E2E_BASE_IMAGE"),
+        "Podman's running RUN step was killed",
+    );
 }
