@@ -783,6 +783,63 @@ mod tests {
     }
 
     #[test]
+    fn a_second_claim_on_a_tag_waits_for_the_first_and_other_tags_do_not() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let host = Some("unix:///nonexistent/engine.sock");
+            let tag = format!("localhost/lock-test-{}:1", std::process::id());
+            let first = lock_tag(host, &tag, |_| panic!("nobody holds it yet"))
+                .await
+                .unwrap();
+            // Another tag, or the same tag on another engine, is free.
+            let other = format!("localhost/lock-test-{}:2", std::process::id());
+            drop(
+                lock_tag(host, &other, |_| panic!("not held"))
+                    .await
+                    .unwrap(),
+            );
+            drop(
+                lock_tag(Some("tcp://127.0.0.1:1"), &tag, |_| panic!("not held"))
+                    .await
+                    .unwrap(),
+            );
+            let waited = Arc::new(Mutex::new(None));
+            let w = Arc::clone(&waited);
+            let t = tag.clone();
+            let second = tokio::spawn(async move {
+                lock_tag(host, &t, move |pid| *w.lock().unwrap() = Some(pid)).await
+            });
+            while waited.lock().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // It names the holder and is still waiting.
+            assert_eq!(*waited.lock().unwrap(), Some(Some(std::process::id())));
+            assert!(!second.is_finished());
+            drop(first);
+            second.await.unwrap().unwrap();
+        });
+    }
+
+    #[test]
+    fn lock_names_are_readable_and_distinct() {
+        let a = lock_name(Some("unix:///var/run/docker.sock"), "localhost/app:1");
+        assert!(
+            a.starts_with("localhost_app_1-") && a.ends_with(".lock"),
+            "{a}"
+        );
+        assert_ne!(
+            a,
+            lock_name(Some("unix:///var/run/docker.sock"), "localhost/app:2")
+        );
+        assert_ne!(a, lock_name(Some("tcp://h:2375"), "localhost/app:1"));
+        let long = format!("localhost/{}:1", "a".repeat(250));
+        assert!(lock_name(None, &long).len() < 255);
+    }
+
+    #[test]
     fn sizes_read_well() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(104_857_600), "104.9 MB");
