@@ -820,6 +820,13 @@ mod tests {
             assert!(!second.is_finished());
             drop(first);
             second.await.unwrap().unwrap();
+            for (h, t) in [
+                (host, &tag),
+                (host, &other),
+                (Some("tcp://127.0.0.1:1"), &tag),
+            ] {
+                let _ = std::fs::remove_file(lock_dir().join(lock_name(h, t)));
+            }
         });
     }
 
