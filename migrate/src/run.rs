@@ -149,7 +149,7 @@ fn load(g: &Global, rep: &Reporter) -> Result<MigrationSet, Error> {
 fn database_url(g: &Global) -> Result<&str, Error> {
     g.database_url.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| {
         Error::Config(
-            "no database: pass --database-url postgres://USER:PASSWORD@HOST:PORT/DATABASE or set DATABASE_URL".into(),
+            "no database: pass --database-url postgres://USER:PASSWORD@HOST:PORT/DATABASE or set E2E_DATABASE_URL (or DATABASE_URL)".into(),
         )
     })
 }

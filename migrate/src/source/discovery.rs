@@ -42,12 +42,12 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Dir { dir, reason } => write!(
                 f,
-                "migration directory `{}` {reason}; pass --dir (or MIGRATIONS_DIR) with the directory holding the NNN_description.sql files",
+                "migration directory `{}` {reason}; pass --dir (or MIGRATE_DIR) with the directory holding the NNN_description.sql files",
                 dir.display()
             ),
             LoadError::Empty { dir } => write!(
                 f,
-                "migration directory `{}` holds no migrations (files named NNN_description.sql at its top level); check --dir / MIGRATIONS_DIR",
+                "migration directory `{}` holds no migrations (files named NNN_description.sql at its top level); check --dir / MIGRATE_DIR",
                 dir.display()
             ),
             LoadError::Format(errs, warnings) => {
