@@ -67,7 +67,7 @@ export IMAGE_REGISTRY IMAGE_TAG KUBERNAUT_CI_ARTIFACT_TAG
 E2E_PHASES := tags images cluster load deploy test logs down doctor
 .PHONY: $(addprefix e2e-,$(E2E_PHASES)) e2e-up demo
 
-e2e-tags: tools ## Phase: tag-gen once; references into target/e2e/$(E2E_SERVICE)/tags.env (under IMAGE_REGISTRY if set)
+e2e-tags: tools ## Phase: tag-gen once (E2E_TAGS=content: digests of the staged contexts; random); references into target/e2e/$(E2E_SERVICE)/tags.env (under IMAGE_REGISTRY if set)
 	@scripts/e2e/pipeline tags
 e2e-images: tools ## Phase: build every image in parallel (image-build); IMAGE_REGISTRY: and push; IMAGE_TAG: only check they exist
 	@scripts/e2e/pipeline images

@@ -164,11 +164,53 @@ need_tags() {
 }
 ref_of() { local v; v="$(echo "$1" | tr 'a-z-' 'A-Z_')_IMAGE"; printf '%s' "${!v:-}"; }
 
+# E2E_TAGS=content (default): each reference's tag is a digest of what its build sends
+# (tag-gen content over the staged context, Dockerfile, build args), so an unchanged image keeps
+# its reference and is neither rebuilt (image-build --skip-existing) nor reloaded (kind-load
+# skips nodes that hold it). E2E_TAGS=random: DD-TEST-001 tags, new every run.
+tags_mode() {
+  case "${E2E_TAGS:-content}" in
+    content|random) printf '%s' "${E2E_TAGS:-content}" ;;
+    *) die 2 "E2E_TAGS \`$E2E_TAGS\`: use content (digest of each build's inputs) or random (DD-TEST-001)" ;;
+  esac
+}
+
+# prepare_contexts: runs E2E_PREPARE_IMAGES (stages the build contexts into the run directory).
+prepare_contexts() {
+  if [ -n "${E2E_PREPARE_IMAGES:-}" ]; then
+    log "preparing the build contexts: $E2E_PREPARE_IMAGES"
+    bash -c "$E2E_PREPARE_IMAGES" >&2
+  fi
+}
+
+# build_spec NAME: image-build --image fields for NAME (E2E_BUILD_<NAME>), without tag=.
+build_spec() {
+  local var
+  var="E2E_BUILD_$(echo "$1" | tr 'a-z-' 'A-Z_')"
+  [ -n "${!var:-}" ] || die 2 "$var is not set in e2e/$E2E_SERVICE.env (how to build image $1)"
+  printf '%s' "${!var}"
+}
+
 phase_tags() {
   [ -n "${E2E_IMAGES:-}" ] || die 2 "E2E_IMAGES is empty in e2e/$E2E_SERVICE.env"
-  local reg_args=()
+  local reg_args=() mode n
+  mode=$(tags_mode)
   mapfile -t reg_args < <(tag_gen_registry_args)
-  tool tag-gen infra "${reg_args[@]}" --consumer "$E2E_CONSUMER" --format env >"$TAGS.tmp"
+  if [ "$mode" = random ] || [ -n "$E2E_IMAGE_TAG" ]; then
+    tool tag-gen infra "${reg_args[@]}" --consumer "$E2E_CONSUMER" --format env >"$TAGS.tmp"
+  else
+    # The contexts are staged here, once: the images phase builds exactly what was digested.
+    prepare_contexts
+    # tag_gen_registry_args ends with one name per image; each becomes an --image spec.
+    n=$(wc -w <<<"$E2E_IMAGES")
+    local opts=("${reg_args[@]:0:${#reg_args[@]}-n}") names=("${reg_args[@]: -n}") specs=() i=0 name spec
+    for name in $E2E_IMAGES; do
+      spec=$(build_spec "$name")
+      specs+=(-i "tag=${names[$i]},$spec")
+      i=$((i + 1))
+    done
+    tool tag-gen content "${opts[@]}" "${specs[@]}" --consumer "$E2E_CONSUMER" --format env >"$TAGS.tmp"
+  fi
   mv "$TAGS.tmp" "$TAGS"
   sed 's/^/  /' "$TAGS" >&2
 }
@@ -181,19 +223,16 @@ phase_images() {
     use_existing_images
     return
   fi
-  if [ -n "${E2E_PREPARE_IMAGES:-}" ]; then
-    log "preparing the build contexts: $E2E_PREPARE_IMAGES"
-    bash -c "$E2E_PREPARE_IMAGES" >&2
-  fi
-  local args=() name spec var
+  # Content tags were computed over the contexts the tags phase staged: built as they are.
+  [ "$(tags_mode)" = content ] || prepare_contexts
+  local args=() name spec
   for name in $E2E_IMAGES; do
-    var="E2E_BUILD_$(echo "$name" | tr 'a-z-' 'A-Z_')"
-    spec=${!var:-}
-    [ -n "$spec" ] || die 2 "$var is not set in e2e/$E2E_SERVICE.env (how to build image $name)"
+    spec=$(build_spec "$name")
     args+=(-i "tag=$(ref_of "$name"),$spec")
   done
   if [ -z "$IMAGE_REGISTRY" ]; then
-    tool image-build --consumer "$E2E_CONSUMER" "${args[@]}" >/dev/null
+    # An image whose reference exists is not built again: with content tags, it is unchanged.
+    tool image-build --consumer "$E2E_CONSUMER" --skip-existing "${args[@]}" >/dev/null
     return
   fi
   # Pushed, and pinned by digest for the deploy (one line per image, in the order given).
@@ -213,7 +252,9 @@ phase_images() {
   mv "$DIGESTS.tmp" "$DIGESTS"
 }
 
-kind_cluster_exists() { kind get clusters 2>/dev/null | grep -qx -- "$E2E_CLUSTER"; }
+# grep reads everything (no -q): exiting at the first match could kill kind with SIGPIPE, and
+# under pipefail an existing cluster would then look missing.
+kind_cluster_exists() { kind get clusters 2>/dev/null | grep -x -- "$E2E_CLUSTER" >/dev/null; }
 
 phase_cluster() {
   if [ "$E2E_PROVIDER" = existing ]; then
