@@ -281,7 +281,7 @@ fn bad_inputs_are_usage_errors_naming_them() {
         "a",
         "--context",
         "ctx",
-        "-n",
+        "--count",
         "2",
     ]);
     assert_eq!(code, 2, "{err}");

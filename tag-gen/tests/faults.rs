@@ -71,7 +71,7 @@ fn claim_dir_takes_references_longer_than_a_file_name() {
             &name,
             "--consumer",
             &"c".repeat(110),
-            "-n",
+            "--count",
             "50",
             "--claim-dir",
         ])
@@ -167,8 +167,18 @@ fn env_variable_clashes_are_refused() {
     // The same through `service` and with a repository path, and with --var given twice.
     for args in [
         vec!["service", "a-b", "A-B", "-o", "env"],
-        vec!["infra", "team/app", "app", "-c", "c", "-o", "env"],
-        vec!["infra", "x", "y", "-c", "c", "-o", "env", "--var", "V,V"],
+        vec!["infra", "team/app", "app", "--consumer", "c", "-o", "env"],
+        vec![
+            "infra",
+            "x",
+            "y",
+            "--consumer",
+            "c",
+            "-o",
+            "env",
+            "--var",
+            "V,V",
+        ],
     ] {
         let o = tag_gen().args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -182,7 +192,15 @@ fn env_variable_clashes_are_refused() {
     assert_eq!(o.status.code(), Some(0));
     let o = tag_gen()
         .args([
-            "infra", "a-b", "a.b", "-c", "c", "-o", "env", "--var", "AB1,AB2",
+            "infra",
+            "a-b",
+            "a.b",
+            "--consumer",
+            "c",
+            "-o",
+            "env",
+            "--var",
+            "AB1,AB2",
         ])
         .output()
         .unwrap();
