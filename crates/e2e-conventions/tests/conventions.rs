@@ -220,6 +220,39 @@ fn complete(tool: &str, cmd: Command, words: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Why write_completions exists: clap_complete's own bash script for a hyphenated name does
+/// not complete subcommand flags. When this fails, clap_complete has fixed it and the
+/// workaround in e2e_core::cli::write_completions can go.
+#[test]
+fn plain_clap_complete_misses_subcommand_flags_of_hyphenated_names() {
+    let mut cmd = tag_gen::cli::Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "tag-gen", &mut script);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tag-gen.bash");
+    std::fs::write(&file, &script).unwrap();
+    let program = format!(
+        "source '{}'\nfn=$(complete -p tag-gen | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p')\n\
+         COMP_WORDS=(tag-gen '')\nCOMP_CWORD=1\n\"$fn\" tag-gen '' tag-gen\n\
+         printf 'top:%s\\n' \"${{COMPREPLY[@]}}\"\n\
+         COMP_WORDS=(tag-gen infra --)\nCOMP_CWORD=2\n\"$fn\" tag-gen -- infra\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        file.display()
+    );
+    let out = Process::new("bash")
+        .arg("-c")
+        .arg(&program)
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&out.stdout);
+    // The script loaded and completes the top level (so the check below means something).
+    assert!(got.lines().any(|l| l == "top:infra"), "{got}");
+    assert!(
+        !got.lines().any(|l| l == "--consumer"),
+        "clap_complete now completes subcommand flags itself: {got}"
+    );
+}
+
 #[test]
 fn bash_completes_subcommand_flags_and_enum_values_under_the_real_names() {
     let mut checked = 0;
