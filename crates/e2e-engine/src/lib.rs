@@ -14,8 +14,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How long a candidate may take to answer `/version` before the next one is tried.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a candidate may take to answer `/version` before the next one is tried. A missing
+/// socket or a refused connection fails at once; this only bounds an engine that hangs, and a
+/// socket-activated Podman on a busy machine can take several seconds to answer its first call.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-request timeout once connected (bollard's default of 120 s would cut long builds).
 const REQUEST_TIMEOUT_SECS: u64 = 3600;
 
