@@ -29,8 +29,11 @@ ENV_FILE=${E2E_TESTBED_ENV:-$ROOT/target/testbed/env}
 [ -f "$ENV_FILE" ] && . "$ENV_FILE"
 CLUSTER=${E2E_KIND_CLUSTER:?no fixture cluster (E2E_KIND_CLUSTER); run make testbed-up}
 export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
-need_release_tools
-KL="$ROOT/target/bin/kind-load"
+# KL=PATH benches that binary as it is (no build).
+if [ -z "${KL:-}" ]; then
+  need_release_tools
+  KL="$ROOT/target/bin/kind-load"
+fi
 
 mapfile -t NODES < <(docker ps --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.Names}}' | sort)
 [ "${#NODES[@]}" -gt 0 ] || { echo "no nodes for cluster $CLUSTER" >&2; exit 1; }

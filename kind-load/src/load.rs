@@ -549,9 +549,9 @@ pub async fn load(
             })
             .collect();
         return Err(CliError::failure(format!(
-            "cannot read the images of any node of cluster `{}`, so nothing was loaded:\n  {}",
+            "cannot read the images of any node of cluster `{}`, so nothing was loaded: {}",
             opts.cluster,
-            why.join("\n  ")
+            why.join("; ")
         )));
     }
     // The snapshotter is read once per node, while the first export is being prepared.

@@ -85,6 +85,31 @@ impl Running {
         }
     }
 
+    /// Waits until this load is writing a layer into `node` (its ingest is listed); fails
+    /// with what kind-load said when it ends first.
+    fn streaming(&mut self, host: &str, node: &str) {
+        let ingest = format!("kind-load-{:x}-", self.child.id());
+        let mut said = Vec::new();
+        let started = eventually(60, || {
+            said.extend(self.lines.try_iter());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "kind-load ended ({status}) before it streamed into {node}:\n{}",
+                    said.join("\n")
+                );
+            }
+            active_ingests(host, node)
+                .iter()
+                .any(|r| r.starts_with(&ingest))
+        });
+        assert!(
+            started,
+            "kind-load never started a layer in {node}; its ingests now: {:?}; it said:\n{}",
+            active_ingests(host, node),
+            said.join("\n")
+        );
+    }
+
     /// Exit code, stdout, stderr; a load that does not end within `limit` is killed and the
     /// test fails (kind-load must never wait forever).
     fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
@@ -164,11 +189,10 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
     clean.build(&img, 150 << 20);
 
     // 1. --io-timeout: the paused worker fails, the control plane loads.
-    let run = Running::start(&host, &["-n", &t.cluster, "--io-timeout", "4s", &img]);
+    let mut run = Running::start(&host, &["-n", &t.cluster, "--io-timeout", "4s", &img]);
     let pid = run.child.id();
     run.wait_for("importing into");
-    // Past the export's start and the node's first execs: the bytes are flowing.
-    std::thread::sleep(Duration::from_millis(1500));
+    run.streaming(&host, &worker);
     docker(&host, &["pause", &worker]);
     let unpause = Unpause(&host, &worker);
     let (code, out, err) = run.finish(Duration::from_secs(120));
@@ -198,7 +222,7 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
     remove_from_node(&host, &cp, &img);
 
     // 2. --timeout (no I/O limit): everything stops at the limit, both nodes named.
-    let run = Running::start(
+    let mut run = Running::start(
         &host,
         &[
             "-n",
@@ -212,8 +236,7 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
     );
     let pid = run.child.id();
     run.wait_for("importing into");
-    // Past the export's start and the node's first execs: the bytes are flowing.
-    std::thread::sleep(Duration::from_millis(1500));
+    run.streaming(&host, &worker);
     docker(&host, &["pause", &worker]);
     let unpause = Unpause(&host, &worker);
     let (code, out, err) = run.finish(Duration::from_secs(60));
@@ -233,10 +256,11 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
     }
 
     // 3. SIGKILL mid-stream: the node scripts see their stdin end and clean up.
-    let run = Running::start(&host, &["-n", &t.cluster, &img]);
+    let mut run = Running::start(&host, &["-n", &t.cluster, &img]);
     let pid = run.child.id();
     run.wait_for("importing into");
-    std::thread::sleep(Duration::from_millis(1500));
+    run.streaming(&host, &cp);
+    run.streaming(&host, &worker);
     let killed = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
