@@ -235,9 +235,10 @@ phase_images() {
     tool image-build --consumer "$E2E_CONSUMER" --skip-existing "${args[@]}" >/dev/null
     return
   fi
-  # Pushed, and pinned by digest for the deploy (one line per image, in the order given).
+  # Pushed, and pinned by digest for the deploy (one line per image, in the order given); an
+  # image still in the local engine under its content tag is pushed without a rebuild.
   local pinned=() i=0 ref
-  mapfile -t pinned < <(tool image-build --consumer "$E2E_CONSUMER" --push --print-digest "${args[@]}")
+  mapfile -t pinned < <(tool image-build --consumer "$E2E_CONSUMER" --skip-existing --push --print-digest "${args[@]}")
   [ ${#pinned[@]} = "$(wc -w <<<"$E2E_IMAGES")" ] || die 1 "image-build --push did not report every image's digest"
   : >"$DIGESTS.tmp"
   for name in $E2E_IMAGES; do
