@@ -167,37 +167,6 @@ mod tests {
     }
 
     #[test]
-    fn annotations_are_case_insensitive() {
-        let p = parse(
-            "-- +goose up\n-- +goose no   Transaction\nSELECT 1;\n-- +goose DOWN\nSELECT 2;\n",
-        )
-        .unwrap();
-        assert!(p.no_tx);
-        assert!(p.down.is_some());
-    }
-
-    #[test]
-    fn every_error_with_its_line() {
-        let text = "-- +goose Down\n-- +goose Up\nSELECT 1;\n -- +goose StatementBegin\n-- +goose Frobnicate\n-- +goose Up\n-- +goose StatementBegin\nSELECT 2;\n";
-        let errs = parse(text).unwrap_err();
-        let lines: Vec<usize> = errs.iter().map(|e| e.0).collect();
-        assert_eq!(lines, [1, 4, 5, 6, 7], "{errs:#?}");
-        assert!(errs[0].1.contains("before `-- +goose Up`"));
-        assert!(errs[1].1.contains("leading whitespace"));
-        assert!(errs[2].1.contains("unknown goose annotation"));
-        assert!(errs[3].1.contains("second `-- +goose Up`"));
-        assert!(errs[4].1.contains("no matching"));
-    }
-
-    #[test]
-    fn missing_up_and_sql_before_up() {
-        let errs = parse("SELECT 0;\n-- +goose Down\nSELECT 1;\n").unwrap_err();
-        assert!(errs.iter().any(|e| e.0 == 1 && e.1.contains("SQL before")));
-        let errs = parse("-- +goose StatementEnd\n").unwrap_err();
-        assert!(errs.iter().any(|e| e.1.contains("without a")));
-    }
-
-    #[test]
     fn unterminated_statement_and_string() {
         let errs = parse("-- +goose Up\nALTER TABLE post\n\n-- +goose Down\n").unwrap_err();
         assert_eq!(errs[0].0, 2);
@@ -229,18 +198,6 @@ mod tests {
         assert_eq!(errs.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 4]);
         assert!(parse("-- +goose Up\n-- +goose NO TRANSACTION\nBEGIN;\nCOMMIT;\n").is_ok());
         assert!(parse("-- +goose Up\nSTART TRANSACTION;\n").is_err());
-    }
-
-    #[test]
-    fn envsub_between_on_and_off() {
-        let p = parse("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${APP_ENV}';\n-- +goose ENVSUB OFF\nSELECT '${APP_ENV}';\n").unwrap();
-        assert!(p.up.sql.contains("SELECT 'test';\n"));
-        assert!(p.up.sql.contains("SELECT '${APP_ENV}';\n"));
-        let errs =
-            parse("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${NOPE?needed}';\n").unwrap_err();
-        assert_eq!(errs[0].0, 3);
-        let p = parse("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${NOPE}';\n").unwrap();
-        assert_eq!(p.warnings.len(), 1);
     }
 
     #[test]
