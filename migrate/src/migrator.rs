@@ -14,6 +14,13 @@ use sqlx::postgres::PgErrorPosition;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 
+/// What a locked run does.
+#[derive(Clone, Copy)]
+enum Run {
+    Up(Option<i64>),
+    Down(DownTarget),
+}
+
 /// Applies, reverts and reports migrations of one set.
 pub struct Migrator {
     pub set: MigrationSet,
@@ -63,15 +70,28 @@ impl Migrator {
         conn: &mut PgConnection,
         to: Option<i64>,
     ) -> Result<Vec<Applied>, Error> {
+        self.locked(conn, Run::Up(to)).await
+    }
+
+    /// Takes the lock, runs `run`, releases the lock; an interrupt becomes one message saying
+    /// what was done and what was rolled back.
+    async fn locked(&self, conn: &mut PgConnection, run: Run) -> Result<Vec<Applied>, Error> {
+        let (verb, again) = match run {
+            Run::Up(_) => ("applied", "migrate up"),
+            Run::Down(_) => ("reverted", "migrate down"),
+        };
         let key = self
             .lock(conn)
             .await
-            .map_err(|e| explain(e, true, &[], "applied", "migrate up"))?;
-        let mut applied = Vec::new();
-        let result = self.up_locked(conn, to, &mut applied).await;
+            .map_err(|e| explain(e, true, &[], verb, again))?;
+        let mut done = Vec::new();
+        let result = match run {
+            Run::Up(to) => self.up_locked(conn, to, &mut done).await,
+            Run::Down(target) => self.down_locked(conn, target, &mut done).await,
+        };
         let unlocked = lock::release(conn, key).await;
-        finish(result, unlocked, &applied, "applied", "migrate up")?;
-        Ok(applied)
+        finish(result, unlocked, &done, verb, again)?;
+        Ok(done)
     }
 
     async fn lock(&self, conn: &mut PgConnection) -> Result<i64, Error> {
@@ -118,21 +138,44 @@ impl Migrator {
         let rows = ledger.applied(conn).await?;
         let pending = plan::pending(&self.set, &self.options, &rows, to)?;
         for m in pending {
-            if self.interrupt.is_set() {
-                return Err(Error::Interrupted(format!("stopped before {}", m.name)));
-            }
-            self.observer.event(Event::Applying(m));
-            let duration = self.execute(conn, &ledger, m, &m.up, Direction::Up).await?;
-            let a = Applied {
-                version: m.version,
-                name: m.name.clone(),
-                duration,
-                no_transaction: m.no_tx,
-            };
-            self.observer.event(Event::Applied(&a));
-            applied.push(a);
+            applied.push(self.one(conn, &ledger, m, &m.up, Direction::Up).await?);
         }
         Ok(())
+    }
+
+    /// One migration in one direction, announced before and reported after.
+    async fn one(
+        &self,
+        conn: &mut PgConnection,
+        ledger: &Ledger,
+        m: &Migration,
+        sec: &Section,
+        dir: Direction,
+    ) -> Result<Applied, Error> {
+        if self.interrupt.is_set() {
+            return Err(Error::Interrupted(format!("stopped before {}", m.name)));
+        }
+        self.observer.event(match dir {
+            Direction::Up => Event::Applying(m),
+            Direction::Down => Event::Reverting(m),
+        });
+        // Recorded (Up) or removed (Down) in the ledger atomically unless NO TRANSACTION.
+        let duration = if m.no_tx {
+            self.execute_no_tx(conn, ledger, m, sec, dir).await?
+        } else {
+            self.execute_in_tx(conn, ledger, m, sec, dir).await?
+        };
+        let a = Applied {
+            version: m.version,
+            name: m.name.clone(),
+            duration,
+            no_transaction: m.no_tx,
+        };
+        self.observer.event(match dir {
+            Direction::Up => Event::Applied(&a),
+            Direction::Down => Event::Reverted(&a),
+        });
+        Ok(a)
     }
 
     /// What `up` would apply, without taking the lock or changing anything.
@@ -167,15 +210,7 @@ impl Migrator {
         conn: &mut PgConnection,
         target: DownTarget,
     ) -> Result<Vec<Applied>, Error> {
-        let key = self
-            .lock(conn)
-            .await
-            .map_err(|e| explain(e, true, &[], "reverted", "migrate down"))?;
-        let mut reverted = Vec::new();
-        let result = self.down_locked(conn, target, &mut reverted).await;
-        let unlocked = lock::release(conn, key).await;
-        finish(result, unlocked, &reverted, "reverted", "migrate down")?;
-        Ok(reverted)
+        self.locked(conn, Run::Down(target)).await
     }
 
     async fn down_locked(
@@ -188,21 +223,7 @@ impl Migrator {
         let rows = ledger.applied(conn).await?;
         for m in plan::to_revert(&self.set, &rows, target)? {
             let Some(down) = &m.down else { continue };
-            if self.interrupt.is_set() {
-                return Err(Error::Interrupted(format!("stopped before {}", m.name)));
-            }
-            self.observer.event(Event::Reverting(m));
-            let duration = self
-                .execute(conn, &ledger, m, down, Direction::Down)
-                .await?;
-            let a = Applied {
-                version: m.version,
-                name: m.name.clone(),
-                duration,
-                no_transaction: m.no_tx,
-            };
-            self.observer.event(Event::Reverted(&a));
-            reverted.push(a);
+            reverted.push(self.one(conn, &ledger, m, down, Direction::Down).await?);
         }
         Ok(())
     }
@@ -211,23 +232,6 @@ impl Migrator {
     pub async fn status(&self, conn: &mut PgConnection) -> Result<Vec<StatusRow>, Error> {
         let rows = self.ledger(conn).await?.applied(conn).await?;
         Ok(plan::status(&self.set, &rows))
-    }
-
-    /// Runs one section and records (Up) or removes (Down) the ledger row, atomically unless the
-    /// migration is NO TRANSACTION. Returns the section's execution time.
-    async fn execute(
-        &self,
-        conn: &mut PgConnection,
-        ledger: &Ledger,
-        m: &Migration,
-        sec: &Section,
-        dir: Direction,
-    ) -> Result<Duration, Error> {
-        if m.no_tx {
-            self.execute_no_tx(conn, ledger, m, sec, dir).await
-        } else {
-            self.execute_in_tx(conn, ledger, m, sec, dir).await
-        }
     }
 
     /// NO TRANSACTION: unit by unit; what ran stays when a later unit fails.
