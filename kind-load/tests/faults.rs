@@ -221,7 +221,8 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
     nothing_left(&host, &worker, pid, &img);
     remove_from_node(&host, &cp, &img);
 
-    // 2. --timeout (no I/O limit): everything stops at the limit, both nodes named.
+    // 2. --timeout (no I/O limit; long enough to get streaming on a busy machine): everything
+    // stops at the limit, both nodes named.
     let mut run = Running::start(
         &host,
         &[
@@ -230,7 +231,7 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
             "--io-timeout",
             "0",
             "--timeout",
-            "5s",
+            "20s",
             &img,
         ],
     );
@@ -245,7 +246,7 @@ fn paused_node_io_timeout_whole_load_timeout_and_sigkill_leave_nothing_behind() 
         assert!(out.contains(&format!("{n} {img} failed ")), "{out}");
         assert!(
             err.contains(&format!(
-                "node `{n}`, image `{img}`: timed out: the load's time limit (--timeout 5 s) ran out while"
+                "node `{n}`, image `{img}`: timed out: the load's time limit (--timeout 20 s) ran out while"
             )),
             "{err}"
         );
