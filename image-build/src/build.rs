@@ -8,6 +8,7 @@ use crate::spec::ImageSpec;
 use bollard::query_parameters::BuildImageOptions;
 use bollard::Docker;
 use bytes::Bytes;
+use e2e_core::size::human_bytes;
 use e2e_engine::Flavor;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -750,21 +751,6 @@ pub fn engine_error(e: &bollard::errors::Error) -> String {
             }
             s
         }
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

@@ -255,12 +255,12 @@ async fn prune_cmd(args: PruneArgs, out: &mut dyn Write) -> Result<(), CliError>
     if args.dry_run {
         reporter.info(format!(
             "dry run: would remove {n} image(s){scope} ({}) from {engine}; nothing removed",
-            build::human_bytes(bytes.max(0) as u64)
+            e2e_core::size::human_bytes(bytes.max(0) as u64)
         ));
     } else {
         reporter.info(format!(
             "removed {n} image(s){scope} ({}) from {engine}",
-            build::human_bytes(bytes.max(0) as u64)
+            e2e_core::size::human_bytes(bytes.max(0) as u64)
         ));
     }
     Ok(())

@@ -156,8 +156,8 @@ async fn push(env: &PushEnv, reference: &str, slot: &Slot) -> Result<String, Str
             // Byte counts change many times a second: the live line only.
             Some((cur, total)) if total > 0 => slot.status(&format!(
                 "{status} {} / {}",
-                crate::build::human_bytes(cur.max(0) as u64),
-                crate::build::human_bytes(total as u64)
+                e2e_core::size::human_bytes(cur.max(0) as u64),
+                e2e_core::size::human_bytes(total as u64)
             )),
             _ => slot.log(&format!("push: {status}")),
         }

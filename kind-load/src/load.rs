@@ -11,6 +11,7 @@ use crate::repack;
 use crate::source::{self, ArchiveToc, ByteStream};
 use bollard::Docker;
 use e2e_core::report::Reporter;
+use e2e_core::size::human_bytes;
 use e2e_core::CliError;
 use e2e_engine::Engine;
 use futures_util::future::join_all;
@@ -921,20 +922,6 @@ async fn verify(
         }
     }
     Ok(())
-}
-
-/// `104.9 MB`
-pub fn human_bytes(n: u64) -> String {
-    let n = n as f64;
-    if n >= 1e9 {
-        format!("{:.2} GB", n / 1e9)
-    } else if n >= 1e6 {
-        format!("{:.1} MB", n / 1e6)
-    } else if n >= 1e3 {
-        format!("{:.1} kB", n / 1e3)
-    } else {
-        format!("{n} B")
-    }
 }
 
 /// One node's images, for `kind-load images`.

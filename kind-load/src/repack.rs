@@ -680,7 +680,7 @@ pub fn short(digest: &str) -> &str {
 }
 
 fn human(n: u64) -> String {
-    crate::load::human_bytes(n)
+    e2e_core::size::human_bytes(n)
 }
 
 /// `./a//b/../c` -> `a/c` (Go's path.Clean, as `ctr import` keys entries).

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod json;
 pub mod reference;
 pub mod report;
+pub mod size;
 pub mod values;
 
 pub use exit::CliError;
