@@ -9,7 +9,7 @@ use bollard::query_parameters::BuildImageOptions;
 use bollard::Docker;
 use bytes::Bytes;
 use e2e_core::size::human_bytes;
-use e2e_engine::Flavor;
+use e2e_engine::{error_text, Flavor};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -453,7 +453,7 @@ async fn run(
                 break;
             }
             Err(e @ bollard::errors::Error::DockerResponseServerError { .. }) => {
-                failure = Some(engine_error(&e));
+                failure = Some(error_text(&e));
                 break;
             }
             Err(e) => {
@@ -461,7 +461,7 @@ async fn run(
                 // is gone, which stops the build on Docker; Podman's RUN step needs killing.
                 let mut msg = format!(
                     "lost the connection to the engine during the build ({}); nothing was tagged unless the engine had finished, re-run to build it",
-                    engine_error(&e)
+                    error_text(&e)
                 );
                 if let Some(m) = marker.map(str::to_string) {
                     let stopped = tokio::task::spawn_blocking(move || stop_run_steps(&[m]))
@@ -496,7 +496,7 @@ async fn run(
     let img = client.inspect_image(reference).await.map_err(|e| {
         Failure::failed(format!(
             "the engine reported success but `{reference}` is not there: {}",
-            engine_error(&e)
+            error_text(&e)
         ))
     })?;
     if let (Some(old), Some(new)) = (&before, &img.id) {
@@ -539,7 +539,7 @@ async fn remove_replaced(client: &Docker, id: &str, slot: &Slot) {
         )),
         Err(e) => slot.event(&format!(
             "kept the image this build replaced ({short}): {}",
-            engine_error(&e)
+            error_text(&e)
         )),
     }
 }
@@ -733,25 +733,6 @@ pub async fn lock_tag(
     let _ = write!(file, "{}", std::process::id());
     let _ = file.flush();
     Ok(TagLock { _file: file })
-}
-
-/// A one-line description of an engine error.
-pub fn engine_error(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code,
-            message,
-        } => format!("engine answered {status_code}: {}", message.trim()),
-        other => {
-            let mut s = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(e) = src {
-                s.push_str(&format!(": {e}"));
-                src = e.source();
-            }
-            s
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `image-build prune`: removes the images image-build made, chosen by their labels
 //! (consumer, age), with a dry run.
 
-use crate::build::engine_error;
 use crate::labels;
 use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions};
 use bollard::Docker;
 use e2e_core::CliError;
+use e2e_engine::error_text;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,7 +47,7 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
             ..Default::default()
         }))
         .await
-        .map_err(|e| CliError::failure(format!("cannot list images: {}", engine_error(&e))))?;
+        .map_err(|e| CliError::failure(format!("cannot list images: {}", error_text(&e))))?;
     let now = SystemTime::now();
     let mut out = Vec::new();
     for img in images {
@@ -120,7 +120,7 @@ pub async fn prune(client: &Docker, opts: &PruneOptions) -> Result<Vec<Pruned>, 
                         status_code: 409,
                         message,
                     } => format!("in use: {}", message.trim()),
-                    other => engine_error(other),
+                    other => error_text(other),
                 });
             }
         }

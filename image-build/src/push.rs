@@ -7,11 +7,12 @@
 //! Credentials are never printed: they go into the request header only, and no message or
 //! `Debug` output of this module contains them.
 
-use crate::build::{engine_error, BuildResult, Status};
+use crate::build::{BuildResult, Status};
 use crate::progress::Slot;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptions;
 use bollard::Docker;
+use e2e_engine::error_text;
 use e2e_engine::Flavor;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -135,7 +136,7 @@ async fn push(env: &PushEnv, reference: &str, slot: &Slot) -> Result<String, Str
             Err(bollard::errors::Error::DockerStreamError { error }) => {
                 return Err(explain(&registry, &error, env.flavor))
             }
-            Err(e) => return Err(explain(&registry, &engine_error(&e), env.flavor)),
+            Err(e) => return Err(explain(&registry, &error_text(&e), env.flavor)),
         };
         let Some(status) = info.status.as_deref() else {
             continue;

@@ -6,6 +6,7 @@ use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::Docker;
 use bytes::Bytes;
 use e2e_core::report::Reporter;
+use e2e_engine::error_text;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -316,7 +317,7 @@ async fn exec_inner(
             },
         )
         .await
-        .map_err(|e| engine_error(&e))?;
+        .map_err(|e| error_text(&e))?;
     let started = docker
         .start_exec(
             &exec.id,
@@ -327,7 +328,7 @@ async fn exec_inner(
             }),
         )
         .await
-        .map_err(|e| engine_error(&e))?;
+        .map_err(|e| error_text(&e))?;
     let StartExecResults::Attached { mut output, input } = started else {
         return Err("the engine detached the exec".into());
     };
@@ -350,7 +351,7 @@ async fn exec_inner(
                 Ok(LogOutput::StdErr { message }) => push_capped(&mut stderr, &message),
                 Ok(LogOutput::StdIn { .. }) => {}
                 Err(e) => {
-                    read_err = Some(engine_error(&e));
+                    read_err = Some(error_text(&e));
                     break;
                 }
             }
@@ -440,10 +441,7 @@ async fn exec_inner(
 /// engine records the exit).
 async fn exit_code(docker: &Docker, id: &str) -> Result<i64, String> {
     for attempt in 0..100u32 {
-        let info = docker
-            .inspect_exec(id)
-            .await
-            .map_err(|e| engine_error(&e))?;
+        let info = docker.inspect_exec(id).await.map_err(|e| error_text(&e))?;
         if info.running != Some(true) {
             if let Some(code) = info.exit_code {
                 return Ok(code);
@@ -459,14 +457,6 @@ fn push_capped(buf: &mut Vec<u8>, msg: &[u8]) {
     if buf.len() > OUTPUT_CAP {
         let cut = buf.len() - OUTPUT_CAP;
         buf.drain(..cut);
-    }
-}
-
-/// The engine's own message for an API error (without bollard's wrapping).
-pub fn engine_error(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
     }
 }
 

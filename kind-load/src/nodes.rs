@@ -1,10 +1,10 @@
 //! Finding a Kind cluster's node containers by the labels Kind puts on them.
 
-use crate::exec::engine_error;
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use e2e_core::CliError;
+use e2e_engine::error_text;
 use std::collections::{BTreeSet, HashMap};
 
 pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
@@ -143,7 +143,7 @@ async fn labelled(docker: &Docker, filter: String) -> Result<Vec<ContainerSummar
             ..Default::default()
         }))
         .await
-        .map_err(|e| CliError::failure(format!("listing containers failed: {}", engine_error(&e))))
+        .map_err(|e| CliError::failure(format!("listing containers failed: {}", error_text(&e))))
 }
 
 #[cfg(test)]

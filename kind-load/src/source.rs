@@ -1,12 +1,12 @@
 //! Where image bytes come from: the engine's export (`docker save` format, streamed) or an
 //! existing archive file (streamed from disk). Neither touches a temporary file.
 
-use crate::exec::engine_error;
 use crate::names;
 use crate::tarfmt::{cstr, header_name, tar_size};
 use bollard::Docker;
 use bytes::{Bytes, BytesMut};
 use e2e_core::CliError;
+use e2e_engine::error_text;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -39,7 +39,7 @@ pub async fn engine_image(docker: &Docker, name: &str) -> Result<Option<EngineIm
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
-        Err(e) => Err(engine_error(&e)),
+        Err(e) => Err(error_text(&e)),
     }
 }
 
@@ -62,7 +62,7 @@ pub fn export(docker: &Docker, name: &str, platform: Option<&str>) -> ByteStream
     let name = name.to_string();
     let s = docker
         .export_image(&name)
-        .map(|r| r.map_err(|e| engine_error(&e)));
+        .map(|r| r.map_err(|e| error_text(&e)));
     coalesce(s)
 }
 

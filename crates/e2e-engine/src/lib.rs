@@ -329,6 +329,26 @@ fn describe(e: &bollard::errors::Error) -> String {
     last
 }
 
+/// A one-line description of an error from an engine call: the engine's status and message
+/// when it answered, otherwise every cause (the outermost alone rarely says what failed).
+pub fn error_text(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("engine answered {status_code}: {}", message.trim()),
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(e) = src {
+                s.push_str(&format!(": {e}"));
+                src = e.source();
+            }
+            s
+        }
+    }
+}
+
 fn current_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
@@ -352,6 +372,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_answer_is_its_status_and_message_on_one_line() {
+        let e = bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message: "No such image: app:1\n".into(),
+        };
+        assert_eq!(error_text(&e), "engine answered 404: No such image: app:1");
+    }
 
     #[test]
     fn explicit_host_is_the_only_candidate() {
