@@ -5,6 +5,7 @@ use crate::names;
 use crate::tarfmt::{cstr, header_name, tar_size};
 use bollard::Docker;
 use bytes::{Bytes, BytesMut};
+use e2e_core::size::STREAM_CHUNK;
 use e2e_core::CliError;
 use e2e_engine::error_text;
 use futures_util::{Stream, StreamExt};
@@ -13,9 +14,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncReadExt;
-
-/// Chunks handed to the nodes are at least this big (fewer, larger writes into each exec).
-pub const CHUNK: usize = 256 * 1024;
 
 /// A byte stream of an image archive.
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
@@ -87,7 +85,7 @@ pub fn platform_query(p: &str) -> Option<String> {
     Some(enc)
 }
 
-/// Joins small chunks into ones of at least [`CHUNK`] bytes (engines send 4-32 KiB pieces).
+/// Joins small chunks into ones of at least [`STREAM_CHUNK`] bytes (engines send 4-32 KiB pieces).
 pub fn coalesce<S>(s: S) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, String>> + Send + 'static,
@@ -102,11 +100,11 @@ where
             loop {
                 match s.next().await {
                     Some(Ok(b)) => {
-                        if buf.is_empty() && b.len() >= CHUNK {
+                        if buf.is_empty() && b.len() >= STREAM_CHUNK {
                             return Some((Ok(b), (s, buf, false)));
                         }
                         buf.extend_from_slice(&b);
-                        if buf.len() >= CHUNK {
+                        if buf.len() >= STREAM_CHUNK {
                             let out = buf.split().freeze();
                             return Some((Ok(out), (s, buf, false)));
                         }
@@ -125,7 +123,7 @@ where
     ))
 }
 
-/// Streams a file in [`CHUNK`]-sized pieces.
+/// Streams a file in [`STREAM_CHUNK`]-sized pieces.
 pub fn file_stream(path: PathBuf) -> ByteStream {
     Box::pin(futures_util::stream::unfold(
         (None::<tokio::fs::File>, path, false),
@@ -142,8 +140,8 @@ pub fn file_stream(path: PathBuf) -> ByteStream {
                     }
                 },
             };
-            let mut buf = BytesMut::with_capacity(CHUNK);
-            while buf.len() < CHUNK {
+            let mut buf = BytesMut::with_capacity(STREAM_CHUNK);
+            while buf.len() < STREAM_CHUNK {
                 match file.read_buf(&mut buf).await {
                     Ok(0) => break,
                     Ok(_) => {}
@@ -542,13 +540,13 @@ mod tests {
         );
         let sizes: Vec<usize> = coalesce(small).map(|c| c.unwrap().len()).collect().await;
         assert_eq!(sizes.iter().sum::<usize>(), 100 * 10 * 1024);
-        assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= CHUNK));
+        assert!(sizes[..sizes.len() - 1].iter().all(|&s| s >= STREAM_CHUNK));
 
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        std::fs::write(&p, vec![9u8; CHUNK * 2 + 5]).unwrap();
+        std::fs::write(&p, vec![9u8; STREAM_CHUNK * 2 + 5]).unwrap();
         let sizes: Vec<usize> = file_stream(p).map(|c| c.unwrap().len()).collect().await;
-        assert_eq!(sizes, vec![CHUNK, CHUNK, 5]);
+        assert_eq!(sizes, vec![STREAM_CHUNK, STREAM_CHUNK, 5]);
         let e: Vec<_> = file_stream(dir.path().join("nope")).collect().await;
         assert!(e[0].as_ref().unwrap_err().contains("nope"));
     }
