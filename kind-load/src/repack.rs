@@ -20,6 +20,7 @@ use crate::names;
 use crate::source;
 use crate::tarfmt::{cstr, header_name, pax_records, tar_size, TarWriter};
 use bytes::{Bytes, BytesMut};
+use e2e_core::path::clean;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -681,21 +682,6 @@ pub fn short(digest: &str) -> &str {
 
 fn human(n: u64) -> String {
     e2e_core::size::human_bytes(n)
-}
-
-/// `./a//b/../c` -> `a/c` (Go's path.Clean, as `ctr import` keys entries).
-fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
 }
 
 fn join(dir: &str, rel: &str) -> String {

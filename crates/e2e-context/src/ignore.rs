@@ -61,33 +61,7 @@ pub fn read_ignore_file(text: &str) -> Vec<String> {
     out
 }
 
-/// Go's `path.Clean` for `/`-separated paths.
-pub fn go_clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".into();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            c => parts.push(c),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
+pub use e2e_core::path::clean as go_clean;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -531,15 +505,6 @@ mod tests {
 
     fn m(lines: &[&str]) -> Matcher {
         Matcher::new(lines).unwrap()
-    }
-
-    #[test]
-    fn cleans_like_go() {
-        assert_eq!(go_clean("./a//b/../c/"), "a/c");
-        assert_eq!(go_clean("/../x"), "/x");
-        assert_eq!(go_clean("../../x"), "../../x");
-        assert_eq!(go_clean(""), ".");
-        assert_eq!(go_clean("a/.."), ".");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clidoc;
 pub mod exit;
 pub mod json;
+pub mod path;
 pub mod reference;
 pub mod report;
 pub mod size;
