@@ -134,8 +134,8 @@ pub struct ClusterArgs {
     #[arg(long, short = 'q', global = true, env = "KIND_LOAD_QUIET", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub quiet: bool,
     /// More detail on stderr (snapshotter, ctr output).
-    #[arg(long, short = 'v', global = true, env = "KIND_LOAD_VERBOSE", action = ArgAction::SetTrue, value_parser = parse_bool)]
-    pub verbose: bool,
+    #[arg(long, short = 'v', global = true, env = "KIND_LOAD_VERBOSE", action = ArgAction::Count, value_parser = e2e_core::values::parse_count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -45,10 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 fn reporter(c: &ClusterArgs) -> Reporter {
-    Reporter::new(
-        "kind-load",
-        Verbosity::from_flags(c.quiet, u8::from(c.verbose)),
-    )
+    Reporter::new("kind-load", Verbosity::from_flags(c.quiet, c.verbose))
 }
 
 /// The load options a command line means (no engine needed).
