@@ -48,7 +48,7 @@ Examples:
   # An existing archive (streamed from the file), only into one node, as JSON:
   kind-load --cluster aianalysis-e2e --archive /data/images.tar --nodes aianalysis-e2e-worker --json
 
-  # A multi-arch image from Docker's containerd store (kind issue #3795): one platform only:
+  # A multi-arch image from Docker's containerd store: one platform only:
   kind-load --cluster kind --platform linux/amd64 myapp:dev
 
   # What does each node hold?
@@ -154,7 +154,7 @@ pub struct LoadArgs {
     pub archive: Vec<PathBuf>,
     /// Keep only this platform (`linux/amd64`): the engine exports just it where it can (Docker
     /// API 1.48+), and `ctr import --platform` keeps just it. For multi-arch images whose other
-    /// platforms' blobs are missing (kind #3795).
+    /// platforms' blobs are missing.
     #[arg(
         long,
         env = "KIND_LOAD_PLATFORM",

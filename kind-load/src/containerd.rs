@@ -60,7 +60,7 @@ pub fn rm_cmd(names: &[String]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Platforms {
     /// ctr's default: the node's own platform. Works when the archive holds an index whose
-    /// other platforms' blobs are missing (Docker's containerd store; kind #3795).
+    /// other platforms' blobs are missing (Docker's containerd store).
     #[default]
     Node,
     /// `--all-platforms`, what `kind load` passes.

@@ -21,7 +21,7 @@ pub struct ImageName {
 
 impl ImageName {
     /// Parses a user's image reference. Digest references are refused: containerd cannot
-    /// keep a name for them reliably (kind #2394, #4028).
+    /// keep a name for them reliably.
     pub fn parse(given: &str) -> Result<Self, CliError> {
         let r = Reference::parse(given).map_err(|e| CliError::usage(e.to_string()))?;
         if r.digest.is_some() {

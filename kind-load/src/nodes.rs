@@ -129,7 +129,7 @@ pub fn no_nodes_message(
             ));
         }
     }
-    m.push_str(". Check --cluster (KIND_CLUSTER_NAME), or create the cluster first");
+    m.push_str(". Check --cluster (E2E_KIND_CLUSTER), or create the cluster first");
     m
 }
 

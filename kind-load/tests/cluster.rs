@@ -600,7 +600,7 @@ fn a_node_with_stopped_containerd_fails_with_its_ctr_error_and_the_other_still_l
     assert!(!fixture_cluster.is_empty());
 }
 
-/// kind #3795: a multi-arch image whose other platforms' blobs are missing. `--all-platforms`
+/// A multi-arch image whose other platforms' blobs are missing. `--all-platforms`
 /// (what `kind load` passes) fails with ctr's "not found"; the default (the node's platform)
 /// and `--platform linux/amd64` load it.
 #[test]

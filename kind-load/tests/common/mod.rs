@@ -305,7 +305,7 @@ fn sha(data: &[u8]) -> String {
 
 /// An OCI layout tar of a two-platform image named `name` whose linux/amd64 manifest and
 /// blobs are present while the linux/arm64 manifest is missing: what `docker save` writes with
-/// Docker's containerd image store (kind #3795). Returns (tar, index digest).
+/// Docker's containerd image store. Returns (tar, index digest).
 pub fn oci_partial_multiarch(name: &str) -> (Vec<u8>, String) {
     let mut layer = Vec::new();
     tar_file(
