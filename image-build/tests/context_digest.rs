@@ -11,11 +11,8 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-fn write(dir: &Path, rel: &str, content: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
+mod common;
+use common::write;
 
 /// What image-build puts in the tar: name -> entry, plus the raw bytes of each file.
 fn sent(plan: &ContextPlan) -> (BTreeMap<String, Item>, BTreeMap<String, Vec<u8>>) {

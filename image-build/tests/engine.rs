@@ -1,12 +1,13 @@
 //! image-build against the testbed's real dockerd and Podman API: every "must show" of the
 //! issue. Each test uses its own image names and consumer, and removes what it built.
 
-use assert_cmd::Command;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{image_build, write};
 
 /// Runs the docker CLI against `host` (for checking results the way a user would).
 fn docker(host: &str, args: &[&str]) -> std::process::Output {
@@ -16,14 +17,6 @@ fn docker(host: &str, args: &[&str]) -> std::process::Output {
         .env("DOCKER_BUILDKIT", "0")
         .output()
         .expect("docker CLI runs")
-}
-
-fn image_build(host: &str) -> Command {
-    let mut c = Command::cargo_bin("image-build").unwrap();
-    c.env("E2E_ENGINE_HOST", host)
-        .env_remove("E2E_CONSUMER")
-        .env_remove("E2E_ENGINE");
-    c
 }
 
 /// One test's own world on `host`: a unique image name and consumer and a scratch directory.
@@ -130,12 +123,6 @@ fn labels(host: &str, image: &str) -> BTreeMap<String, String> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn write(dir: &Path, rel: &str, content: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
 }
 
 fn under<'a>(files: &'a BTreeMap<String, (char, String)>, prefix: &str) -> Vec<&'a str> {

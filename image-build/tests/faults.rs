@@ -4,11 +4,13 @@
 //! cancelled build says how long it ran, two builds of one tag at once take turns and leave
 //! no dangling image, and a spec file's unknown key is named with its line.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{image_build, write};
 
 /// A CLI against the engine at `host`: `docker` (Docker, or Podman's compat API for images)
 /// or `podman --url` (Podman's own view, build containers included).
@@ -20,14 +22,6 @@ fn cli(program: &str, host: &str, args: &[&str]) -> std::process::Output {
         c.env("DOCKER_HOST", host).env("DOCKER_BUILDKIT", "0");
     }
     c.args(args).output().expect("the engine's CLI runs")
-}
-
-fn image_build(host: &str) -> Command {
-    let mut c = Command::cargo_bin("image-build").unwrap();
-    c.env("E2E_ENGINE_HOST", host)
-        .env_remove("E2E_CONSUMER")
-        .env_remove("E2E_ENGINE");
-    c
 }
 
 /// image-build as a child process (to be interrupted), its output piped.
@@ -43,12 +37,6 @@ fn spawn(host: &str, args: &[&str], context: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn write(dir: &Path, rel: &str, content: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
 }
 
 /// Whether a process on this host has `needle` in its command line (the engines run here).

@@ -3,26 +3,19 @@
 //! registry that is down or silent fails the push with one line naming it, and a registry
 //! with authentication gets the credentials of Docker's config without them being printed.
 
-use assert_cmd::Command;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Stdio};
+
+mod common;
+use common::image_build;
 
 /// The manifest types a registry may hold for what Docker 20.10 and Podman push.
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.index.v1+json";
-
-fn image_build(host: &str) -> Command {
-    let mut c = Command::cargo_bin("image-build").unwrap();
-    c.env("E2E_ENGINE_HOST", host)
-        .env_remove("E2E_ENGINE")
-        .env_remove("IMAGE_BUILD_PUSH")
-        .env_remove("IMAGE_BUILD_PRINT_DIGEST");
-    c
-}
 
 /// A small image context with content of its own, so every test pushes a new layer.
 fn context(dir: &Path) {

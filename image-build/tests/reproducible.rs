@@ -3,9 +3,11 @@
 //! `created` labels come from SOURCE_DATE_EPOCH or the commit, never the clock; prune's age is
 //! the engine's creation time.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
+
+mod common;
+use common::{image_build, write};
 
 fn docker(host: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new("docker")
@@ -13,21 +15,6 @@ fn docker(host: &str, args: &[&str]) -> std::process::Output {
         .env("DOCKER_HOST", host)
         .output()
         .expect("docker CLI runs")
-}
-
-fn image_build(host: &str) -> Command {
-    let mut c = Command::cargo_bin("image-build").unwrap();
-    c.env("E2E_ENGINE_HOST", host)
-        .env_remove("E2E_CONSUMER")
-        .env_remove("E2E_ENGINE")
-        .env_remove("SOURCE_DATE_EPOCH");
-    c
-}
-
-fn write(dir: &Path, rel: &str, content: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
 }
 
 /// Builds `reference` from `dir` with `--json`; the one result.

@@ -1,0 +1,25 @@
+//! Helpers the image-build integration tests share.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use assert_cmd::Command;
+use std::path::Path;
+
+/// The image-build binary against `host`, with the variables a developer's shell may set and
+/// that would change what the tests see removed.
+pub fn image_build(host: &str) -> Command {
+    let mut c = Command::cargo_bin("image-build").unwrap();
+    c.env("E2E_ENGINE_HOST", host)
+        .env_remove("E2E_CONSUMER")
+        .env_remove("E2E_ENGINE")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("IMAGE_BUILD_PUSH")
+        .env_remove("IMAGE_BUILD_PRINT_DIGEST");
+    c
+}
+
+/// Writes `content` to `dir/rel`, creating the directories on the way.
+pub fn write(dir: &Path, rel: &str, content: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
