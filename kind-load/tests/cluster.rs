@@ -483,80 +483,9 @@ fn a_node_with_stopped_containerd_fails_with_its_ctr_error_and_the_other_still_l
     let Some((host, fixture_cluster, fixture_nodes)) = fixture() else {
         return;
     };
-    let node_image = docker(
-        &host,
-        &[
-            "inspect",
-            "--format",
-            "{{.Config.Image}}",
-            &fixture_nodes[0],
-        ],
-    )
-    .trim()
-    .to_string();
-    let caps = docker(
-        &host,
-        &[
-            "inspect",
-            "--format",
-            "{{range .HostConfig.CapAdd}}{{.}} {{end}}",
-            &fixture_nodes[0],
-        ],
-    );
-    let cluster = unique("kl-broken");
-    let good = format!("{cluster}-control-plane");
-    let bad = format!("{cluster}-worker");
+    let t = Throwaway::with_stopped_workers(&host, &fixture_nodes[0], "kl-broken", 1, 1);
+    let (cluster, good, bad) = (t.cluster.clone(), t.nodes[0].clone(), t.nodes[1].clone());
     let mut clean = Cleanup::new(&host, &[]);
-    clean.containers = vec![(host.clone(), good.clone()), (host.clone(), bad.clone())];
-    for (name, role, sleep) in [(&good, "control-plane", false), (&bad, "worker", true)] {
-        let mut args: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--hostname",
-            name,
-            "--label",
-            &format!("io.x-k8s.kind.cluster={cluster}"),
-            "--label",
-            &format!("io.x-k8s.kind.role={role}"),
-            "--tmpfs",
-            "/run",
-            "--tmpfs",
-            "/tmp",
-            "-v",
-            "/var/lib/containerd",
-            "--security-opt",
-            "seccomp=unconfined",
-            "--security-opt",
-            "apparmor=unconfined",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(caps.split_whitespace().map(|c| format!("--cap-add={c}")));
-        if sleep {
-            args.extend(["--entrypoint".into(), "sleep".into()]);
-        }
-        args.push(node_image.clone());
-        if sleep {
-            args.push("infinity".into());
-        }
-        docker(&host, &args.iter().map(String::as_str).collect::<Vec<_>>());
-    }
-    // containerd up in the good node
-    let mut up = false;
-    for _ in 0..100 {
-        if docker_raw(&host, &["exec", &good, "ctr", "version"])
-            .status
-            .success()
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert!(up, "containerd did not start in {good}");
     let img = format!("localhost/{}:x", unique("kl-stop"));
     build_image(&host, &img, 100_000);
     clean.engine_images.push((host.clone(), img.clone()));

@@ -363,6 +363,18 @@ pub struct Throwaway {
 impl Throwaway {
     /// `workers` workers besides the control plane, containerd up in each.
     pub fn new(host: &str, fixture_node: &str, prefix: &str, workers: usize) -> Self {
+        Self::with_stopped_workers(host, fixture_node, prefix, workers, 0)
+    }
+
+    /// As `new`, but the last `stopped` workers run `sleep` instead of containerd: nodes whose
+    /// `ctr` cannot reach containerd.
+    pub fn with_stopped_workers(
+        host: &str,
+        fixture_node: &str,
+        prefix: &str,
+        workers: usize,
+        stopped: usize,
+    ) -> Self {
         let image = docker(
             host,
             &["inspect", "--format", "{{.Config.Image}}", fixture_node],
@@ -416,11 +428,18 @@ impl Throwaway {
             .map(|s| s.to_string())
             .collect();
             args.extend(caps.split_whitespace().map(|c| format!("--cap-add={c}")));
+            let sleeping = i + stopped > workers;
+            if sleeping {
+                args.extend(["--entrypoint".into(), "sleep".into()]);
+            }
             args.push(image.clone());
+            if sleeping {
+                args.push("infinity".into());
+            }
             t.nodes.push(name);
             docker(host, &args.iter().map(String::as_str).collect::<Vec<_>>());
         }
-        for n in &t.nodes {
+        for n in &t.nodes[..t.nodes.len() - stopped] {
             let up = (0..150).any(|_| {
                 let ok = docker_raw(host, &["exec", n, "ctr", "version"])
                     .status
