@@ -7,17 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{image_build, write};
-
-/// Runs the docker CLI against `host` (for checking results the way a user would).
-fn docker(host: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .expect("docker CLI runs")
-}
+use common::{docker, image_build, labels, write};
 
 /// One test's own world on `host`: a unique image name and consumer and a scratch directory.
 /// When dropped it removes every reference it handed out and every image of its consumer.
@@ -104,25 +94,6 @@ fn image_files(host: &str, image: &str) -> BTreeMap<String, (char, String)> {
         files.insert(path, (kind, link));
     }
     files
-}
-
-fn labels(host: &str, image: &str) -> BTreeMap<String, String> {
-    let out = docker(
-        host,
-        &[
-            "image",
-            "inspect",
-            "--format",
-            "{{json .Config.Labels}}",
-            image,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn under<'a>(files: &'a BTreeMap<String, (char, String)>, prefix: &str) -> Vec<&'a str> {

@@ -7,15 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::{image_build, write};
-
-fn docker(host: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", host)
-        .output()
-        .expect("docker CLI runs")
-}
+use common::{docker, image_build, labels, write};
 
 /// Builds `reference` from `dir` with `--json`; the one result.
 fn build(host: &str, reference: &str, consumer: &str, dir: &Path, env: &[(&str, &str)]) -> Value {
@@ -63,18 +55,7 @@ fn images_of(host: &str, consumer: &str) -> Vec<String> {
 }
 
 fn label(host: &str, image: &str, key: &str) -> Option<String> {
-    let out = docker(
-        host,
-        &[
-            "image",
-            "inspect",
-            "--format",
-            "{{json .Config.Labels}}",
-            image,
-        ],
-    );
-    let l: Value = serde_json::from_slice(&out.stdout).unwrap();
-    l.get(key).and_then(|v| v.as_str()).map(str::to_string)
+    labels(host, image).get(key).cloned()
 }
 
 fn git(dir: &Path, args: &[&str]) {

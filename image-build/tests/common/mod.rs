@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use assert_cmd::Command;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The image-build binary against `host`, with the variables a developer's shell may set and
@@ -22,4 +23,34 @@ pub fn write(dir: &Path, rel: &str, content: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, content).unwrap();
+}
+
+/// Runs the docker CLI against `host` (for checking results the way a user would).
+pub fn docker(host: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker CLI runs")
+}
+
+/// An image's labels, as the docker CLI shows them.
+pub fn labels(host: &str, image: &str) -> BTreeMap<String, String> {
+    let out = docker(
+        host,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            image,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
